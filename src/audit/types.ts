@@ -1,0 +1,59 @@
+/** Who did it and from where: copied into every audit event. */
+export interface AuditActor {
+  actorId: string;
+  actorEmail: string | null;
+  sessionId: string | null;
+  tokenIssuedAt: Date | null;
+  impersonatorId: string | null;
+  requestId: string | null;
+  ip: string | null;
+  userAgent: string | null;
+}
+
+export const SYSTEM_WORKER: AuditActor = {
+  actorId: 'system:worker',
+  actorEmail: null,
+  sessionId: null,
+  tokenIssuedAt: null,
+  impersonatorId: null,
+  requestId: null,
+  ip: null,
+  userAgent: null,
+};
+
+export interface AuditEventRecord {
+  seq: string;
+  id: string;
+  stream: string;
+  streamSeq: number;
+  action: string;
+  occurredAt: Date;
+  actorId: string;
+  actorEmail: string | null;
+  sessionId: string | null;
+  tokenIssuedAt: Date | null;
+  impersonatorId: string | null;
+  jobId: string | null;
+  reason: string | null;
+  before: unknown;
+  after: unknown;
+  requestId: string | null;
+  ip: string | null;
+  userAgent: string | null;
+  canonical: string;
+  hash: string;
+  prevHash: string | null;
+}
+
+/** The actions we record. Stable strings: exports and auditors' queries rely on them. */
+export const AuditAction = {
+  jobCreated: 'job.created',
+  jobStarted: 'job.started',
+  jobCompleted: 'job.completed',
+  jobFailed: 'job.failed',
+  jobCancelled: 'job.cancelled',
+  accessDenied: 'access.denied',
+  userDeleted: 'user.deleted',
+  sessionRevoked: 'session.revoked',
+} as const;
+export type AuditAction = (typeof AuditAction)[keyof typeof AuditAction];

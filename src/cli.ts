@@ -1,0 +1,116 @@
+import { parseArgs } from 'node:util';
+import { parseTokenArgs, mintLocalToken } from './cli/token';
+import { loadConfig, readEnvironment, type Config } from './config';
+import { ConfigError } from './errors';
+import { JobsService } from './jobs/service';
+import { startWorker } from './jobs/worker';
+import { createLogger } from './log';
+import { migrate } from './store/migrate';
+import { openDatabase, openMigratedDatabase } from './store/open';
+import { startServer } from './server';
+
+// Development defaults for local tools: no Clerk telemetry from a developer's machine.
+process.env.CLERK_TELEMETRY_DISABLED ??= '1';
+
+const USAGE = `usage: jobledger <command>
+  serve                     start the API server (npm start)
+  worker                    run only the job worker (npm run worker)
+  migrate                   apply database migrations and exit (npm run migrate)
+  token --user ID [--email E] [--role admin|auditor] [--ttl SECONDS]
+                            print a development token (npm run token -- --user ID)`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const config = loadConfigOrExit();
+  const log = createLogger(config.logLevel);
+  switch (command) {
+    case 'serve': {
+      const server = await startServer(config, { log });
+      announce(server.url, config, server.auth.describe);
+      onShutdown(() => server.stop());
+      return -1;
+    }
+    case 'worker': {
+      const db = await openMigratedDatabase(config, log);
+      const worker = await startWorker(db, new JobsService(db), log, { ...config.worker });
+      onShutdown(async () => {
+        await worker.stop();
+        await db.close();
+      });
+      return -1;
+    }
+    case 'migrate': {
+      const db = await openDatabase(config, log);
+      const applied = await migrate(db);
+      await db.close();
+      console.log(applied.length ? `Applied: ${applied.join(', ')}` : 'Database is up to date.');
+      return 0;
+    }
+    case 'token': {
+      const { values } = parseArgs({
+        args: rest,
+        options: { user: { type: 'string' }, email: { type: 'string' }, role: { type: 'string' }, ttl: { type: 'string' } },
+      });
+      console.log(await mintLocalToken(config, parseTokenArgs(values)));
+      return 0;
+    }
+    default:
+      console.error(USAGE);
+      return 2;
+  }
+}
+
+function loadConfigOrExit(): Config {
+  try {
+    return loadConfig(readEnvironment());
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(78); // EX_CONFIG
+    }
+    throw err;
+  }
+}
+
+function announce(url: string, config: Config, authDescription: string): void {
+  const lines = [`jobledger is listening on ${url}`, `  storage: ${config.databaseUrl ? 'PostgreSQL (DATABASE_URL)' : `embedded PGlite in ${config.dataDir}/pglite`}`, `  auth:    ${authDescription}`];
+  if (config.auth.mode === 'dev') {
+    lines.push(
+      '',
+      '  Get a token (valid 1 hour):   npm run token -- --user user_alice',
+      '  Auditor or admin token:       npm run token -- --user user_qa --role auditor',
+      `  Open ${url} in a browser for Apollo Sandbox, and add the header`,
+      '    Authorization: Bearer <token>',
+      '  in Sandbox\'s Headers panel. Try:  query { viewer { userId roles } }',
+    );
+  }
+  console.log(lines.join('\n'));
+}
+
+function onShutdown(stop: () => Promise<void>): void {
+  let stopping = false;
+  const handler = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`${signal} received, shutting down`);
+    stop().then(
+      () => process.exit(0),
+      (err) => {
+        console.error(err);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (err) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,196 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { parse as parseDotenv } from 'dotenv';
+import { ConfigError } from './errors';
+
+export type AuthMode = 'jwt-key' | 'jwks' | 'dev';
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
+
+export interface AuthConfig {
+  mode: AuthMode;
+  /** PEM public key (CLERK_JWT_KEY), newlines normalised. */
+  jwtKey?: string;
+  secretKey?: string;
+  publishableKey?: string;
+  apiUrl: string;
+  issuer: string;
+  authorizedParties: string[];
+  audience?: string;
+  clockSkewMs: number;
+  /** Dotted path of the custom session claim holding `admin` / `auditor`. */
+  roleClaim: string;
+  acceptTemplateTokens: boolean;
+  allowPendingSessions: boolean;
+  acceptM2mTokens: boolean;
+  webhookSigningSecret?: string;
+  /** Minimum time between JWKS refreshes triggered by an unknown `kid`. */
+  jwksMinRefreshIntervalMs: number;
+}
+
+export interface Config {
+  production: boolean;
+  nodeEnv: string;
+  host: string;
+  port: number;
+  corsOrigins: string[];
+  maxBodyBytes: number;
+  databaseUrl?: string;
+  dataDir: string;
+  auth: AuthConfig;
+  logLevel: LogLevel;
+  worker: { enabled: boolean; concurrency: number; pollMs: number };
+  rateLimitPerMinute: number;
+  audit: { checkpointIntervalMs: number; checkpointKeyPem?: string };
+}
+
+type Env = Record<string, string | undefined>;
+
+export const DEV_ISSUER = 'https://dev-issuer.jobledger.localhost';
+export const CLERK_DEFAULT_API_URL = 'https://api.clerk.com';
+
+/**
+ * Reads the process environment, then `.env.local`, then `.env` (earlier wins).
+ * Only fills gaps: a variable set in the environment is never overridden by a file.
+ */
+export function readEnvironment(cwd = process.cwd(), env: Env = process.env): Env {
+  const merged: Env = {};
+  for (const file of ['.env', '.env.local']) {
+    const full = path.join(cwd, file);
+    if (fs.existsSync(full)) Object.assign(merged, parseDotenv(fs.readFileSync(full)));
+  }
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) merged[k] = v;
+  return merged;
+}
+
+/**
+ * Validates the whole configuration at once and throws a ConfigError listing every problem.
+ * Pure: everything comes from `env`. There is no fallback that weakens authentication.
+ */
+export function loadConfig(env: Env): Config {
+  const problems: string[] = [];
+  const str = (name: string): string | undefined => {
+    const v = env[name];
+    return v === undefined || v.trim() === '' ? undefined : v.trim();
+  };
+  const int = (name: string, dflt: number, min: number, max: number): number => {
+    const raw = str(name);
+    if (raw === undefined) return dflt;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      problems.push(`${name} must be a whole number from ${min} to ${max} (got "${raw}").`);
+      return dflt;
+    }
+    return n;
+  };
+  const bool = (name: string, dflt: boolean): boolean => {
+    const raw = str(name);
+    if (raw === undefined) return dflt;
+    if (/^(1|true|yes|on)$/i.test(raw)) return true;
+    if (/^(0|false|no|off)$/i.test(raw)) return false;
+    problems.push(`${name} must be true or false (got "${raw}").`);
+    return dflt;
+  };
+  const list = (name: string): string[] =>
+    (str(name) ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const url = (name: string, value: string | undefined): void => {
+    if (value === undefined) return;
+    try {
+      new URL(value);
+    } catch {
+      problems.push(`${name} must be an absolute URL (got "${value}").`);
+    }
+  };
+
+  const nodeEnv = str('NODE_ENV') ?? 'development';
+  const production = nodeEnv === 'production';
+
+  const jwtKeyRaw = str('CLERK_JWT_KEY');
+  const jwtKey = jwtKeyRaw === undefined ? undefined : normalisePem(jwtKeyRaw);
+  if (jwtKey !== undefined && !/^-----BEGIN PUBLIC KEY-----\n[\s\S]+\n-----END PUBLIC KEY-----\n?$/.test(jwtKey)) {
+    problems.push('CLERK_JWT_KEY must be the PEM public key from the Clerk dashboard (-----BEGIN PUBLIC KEY----- ...).');
+  }
+  const secretKey = str('CLERK_SECRET_KEY');
+  if (secretKey !== undefined && !/^sk_(test|live)_\S+$/.test(secretKey)) {
+    problems.push('CLERK_SECRET_KEY must look like sk_test_... or sk_live_... (the Backend API secret key).');
+  }
+  const mode: AuthMode = jwtKey ? 'jwt-key' : secretKey ? 'jwks' : 'dev';
+  if (mode === 'dev' && production) {
+    problems.push(
+      'NODE_ENV=production needs Clerk keys: set CLERK_JWT_KEY (PEM public key) or CLERK_SECRET_KEY, and CLERK_ISSUER. The development token issuer is never used in production.',
+    );
+  }
+  const issuer = str('CLERK_ISSUER');
+  url('CLERK_ISSUER', issuer);
+  if (mode !== 'dev' && issuer === undefined) {
+    problems.push('CLERK_ISSUER is required with Clerk keys: set it to your Frontend API URL (e.g. https://your-app.clerk.accounts.dev).');
+  }
+  const apiUrl = str('CLERK_API_URL') ?? CLERK_DEFAULT_API_URL;
+  url('CLERK_API_URL', apiUrl);
+  const authorizedParties = list('CLERK_AUTHORIZED_PARTIES');
+  for (const p of authorizedParties) url('CLERK_AUTHORIZED_PARTIES', p);
+  const acceptM2mTokens = bool('CLERK_ACCEPT_M2M_TOKENS', false);
+  if (acceptM2mTokens && secretKey === undefined) {
+    problems.push('CLERK_ACCEPT_M2M_TOKENS=true needs CLERK_SECRET_KEY: machine tokens are verified by the Backend API.');
+  }
+
+  const host = str('HOST') ?? '127.0.0.1';
+  const port = int('PORT', 4000, 0, 65535);
+  const logLevel = (str('LOG_LEVEL') ?? (nodeEnv === 'test' ? 'warn' : 'info')) as LogLevel;
+  if (!['debug', 'info', 'warn', 'error', 'silent'].includes(logLevel)) {
+    problems.push(`LOG_LEVEL must be one of debug, info, warn, error, silent (got "${logLevel}").`);
+  }
+  const databaseUrl = str('DATABASE_URL');
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    problems.push('DATABASE_URL must be a PostgreSQL URL (postgres://user@host:5432/db).');
+  }
+  const corsOrigins = list('CORS_ORIGINS');
+  for (const o of corsOrigins) url('CORS_ORIGINS', o);
+
+  const config: Config = {
+    production,
+    nodeEnv,
+    host,
+    port,
+    corsOrigins,
+    maxBodyBytes: int('MAX_BODY_BYTES', 2 * 1024 * 1024, 1024, 64 * 1024 * 1024),
+    databaseUrl,
+    dataDir: path.resolve(str('DATA_DIR') ?? './.data'),
+    auth: {
+      mode,
+      jwtKey,
+      secretKey,
+      publishableKey: str('CLERK_PUBLISHABLE_KEY'),
+      apiUrl,
+      issuer: issuer ?? DEV_ISSUER,
+      authorizedParties,
+      audience: str('CLERK_JWT_AUDIENCE'),
+      clockSkewMs: int('CLERK_CLOCK_SKEW_MS', 5000, 0, 300_000),
+      roleClaim: str('CLERK_ROLE_CLAIM') ?? 'metadata.role',
+      acceptTemplateTokens: bool('CLERK_ACCEPT_TEMPLATE_TOKENS', false),
+      allowPendingSessions: bool('CLERK_ALLOW_PENDING_SESSIONS', false),
+      acceptM2mTokens,
+      webhookSigningSecret: str('CLERK_WEBHOOK_SIGNING_SECRET'),
+      jwksMinRefreshIntervalMs: int('CLERK_JWKS_MIN_REFRESH_MS', 30_000, 0, 3_600_000),
+    },
+    logLevel,
+    worker: {
+      enabled: bool('WORKER_ENABLED', true),
+      concurrency: int('WORKER_CONCURRENCY', 2, 1, 64),
+      pollMs: int('WORKER_POLL_MS', 1000, 10, 60_000),
+    },
+    rateLimitPerMinute: int('RATE_LIMIT_PER_MINUTE', 600, 0, 1_000_000),
+    audit: {
+      checkpointIntervalMs: int('AUDIT_CHECKPOINT_INTERVAL_MS', 10_000, 0, 86_400_000),
+      checkpointKeyPem: str('AUDIT_CHECKPOINT_KEY') === undefined ? undefined : normalisePem(str('AUDIT_CHECKPOINT_KEY')!),
+    },
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+/** A PEM pasted into an env var often arrives with literal `\n` sequences or stray quotes. */
+export function normalisePem(raw: string): string {
+  let pem = raw.trim().replace(/^["']|["']$/g, '').replace(/\\n/g, '\n').replace(/\r/g, '');
+  if (!pem.endsWith('\n')) pem += '\n';
+  return pem;
+}

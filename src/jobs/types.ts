@@ -1,0 +1,43 @@
+import type { UrsResult } from './urs';
+
+export type JobStatus = 'PENDING' | 'RUNNING' | 'COMPLETED' | 'FAILED' | 'CANCELLED';
+
+export interface JobRecord {
+  seq: string;
+  id: string;
+  ownerId: string;
+  title: string;
+  ursDocument: string;
+  status: JobStatus;
+  result: UrsResult | null;
+  error: string | null;
+  attempts: number;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export const JOB_COLUMNS = 'seq, id, owner_id, title, urs_document, status, result, error, attempts, created_at, updated_at';
+
+export function jobRowToRecord(r: Record<string, unknown>): JobRecord {
+  return {
+    seq: String(r.seq),
+    id: r.id as string,
+    ownerId: r.owner_id as string,
+    title: r.title as string,
+    ursDocument: r.urs_document as string,
+    status: r.status as JobStatus,
+    result: (r.result as UrsResult | null) ?? null,
+    error: (r.error as string | null) ?? null,
+    attempts: Number(r.attempts),
+    createdAt: r.created_at as Date,
+    updatedAt: r.updated_at as Date,
+  };
+}
+
+/** The part of a job an audit event records as before/after (the document itself is stored once, in the job). */
+export function auditSnapshot(job: JobRecord): Record<string, unknown> {
+  return { status: job.status, title: job.title, error: job.error };
+}
+
+export const JOB_UPDATED_CHANNEL = 'job_updated';
+export const jobStream = (jobId: string) => `job:${jobId}`;

@@ -1,0 +1,177 @@
+import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { ApolloServerPluginLandingPageLocalDefault, ApolloServerPluginLandingPageProductionDefault } from '@apollo/server/plugin/landingPage/default';
+import { expressMiddleware } from '@as-integrations/express5';
+import { ApolloArmor } from '@escape.tech/graphql-armor';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { createAuth, type AuthSetup } from './auth/setup';
+import type { Config } from './config';
+import { createContext, type GraphQLContext, type Services } from './context';
+import { AppError, ErrorCode } from './errors';
+import { errorStatusPlugin, formatError } from './graphql/errors';
+import { buildSchema } from './graphql/schema';
+import { JobsService } from './jobs/service';
+import { startWorker, type Worker } from './jobs/worker';
+import { createLogger, type Logger } from './log';
+import type { Database } from './store/database';
+import { openMigratedDatabase } from './store/open';
+import { authenticateHttp, rateLimit, sendError } from './transport/http';
+import { cors } from './transport/cors';
+import { JobEvents } from './transport/jobEvents';
+import { attachWebSocket } from './transport/ws';
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  config: Config;
+  db: Database;
+  jobs: JobsService;
+  auth: AuthSetup;
+  worker: Worker | null;
+  log: Logger;
+  stop(): Promise<void>;
+}
+
+export interface ServerDeps {
+  /** An already-open, migrated database (tests share one); otherwise opened from config. */
+  db?: Database;
+  log?: Logger;
+}
+
+/** Starts everything on one HTTP server: GraphQL over HTTP and WebSocket, health, webhooks. */
+export async function startServer(config: Config, deps: ServerDeps = {}): Promise<RunningServer> {
+  const log = deps.log ?? createLogger(config.logLevel);
+  const auth = createAuth(config, log);
+  const db = deps.db ?? (await openMigratedDatabase(config, log));
+  const jobs = new JobsService(db);
+  const services: Services = { db, jobs };
+  const jobEvents = new JobEvents(db, jobs);
+  await jobEvents.start();
+  const schema = buildSchema(jobEvents);
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+  const httpServer = http.createServer(app);
+
+  const armor = new ApolloArmor({
+    maxDepth: { n: 8 },
+    maxAliases: { n: 15 },
+    maxDirectives: { n: 50 },
+    maxTokens: { n: 1000 },
+    costLimit: { maxCost: 5000 },
+    blockFieldSuggestion: { enabled: config.production },
+  }).protect();
+  const format = formatError(log);
+  const apollo = new ApolloServer<GraphQLContext>({
+    schema,
+    introspection: !config.production,
+    hideSchemaDetailsFromClientErrors: config.production,
+    includeStacktraceInErrorResponses: false,
+    csrfPrevention: true,
+    allowBatchedHttpRequests: false,
+    formatError: format,
+    validationRules: armor.validationRules,
+    plugins: [
+      ...armor.plugins,
+      errorStatusPlugin(),
+      ApolloServerPluginDrainHttpServer({ httpServer }),
+      config.production
+        ? ApolloServerPluginLandingPageProductionDefault({ footer: false })
+        : ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false }),
+    ],
+  });
+  await apollo.start();
+
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    const given = req.header('x-request-id');
+    req.requestId = given && /^[\w.:-]{1,100}$/.test(given) ? given : randomUUID();
+    res.setHeader('x-request-id', req.requestId);
+    next();
+  });
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    try {
+      await db.query('SELECT 1');
+      res.json({ status: 'ready', storage: db.kind });
+    } catch {
+      res.status(503).json({ status: 'unavailable', reason: 'database unreachable' });
+    }
+  });
+  app.use(
+    '/graphql',
+    cors(config),
+    express.json({ limit: config.maxBodyBytes }),
+    authenticateHttp(auth.verifier, log),
+    rateLimit(config.rateLimitPerMinute),
+    expressMiddleware(apollo, {
+      context: async ({ req }) =>
+        createContext(services, req.principal ?? null, {
+          requestId: req.requestId,
+          ip: req.socket.remoteAddress ?? null,
+          userAgent: req.header('user-agent') ?? null,
+        }),
+    }),
+  );
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const type = (err as { type?: string }).type;
+    if (type === 'entity.too.large') {
+      res.status(413).json({
+        errors: [{ message: `The request body is larger than ${config.maxBodyBytes} bytes.`, extensions: { code: 'BAD_REQUEST', requestId: req.requestId } }],
+      });
+      return;
+    }
+    if (type === 'entity.parse.failed' || type === 'encoding.unsupported' || type === 'charset.unsupported') {
+      res.status(400).json({
+        errors: [{ message: 'The request body is not valid JSON. Send {"query": "...", "variables": {...}}.', extensions: { code: 'BAD_REQUEST', requestId: req.requestId } }],
+      });
+      return;
+    }
+    log.error('unhandled HTTP error', { requestId: req.requestId, error: (err as Error)?.message });
+    sendError(res, new AppError(ErrorCode.INTERNAL_SERVER_ERROR, 'Something went wrong on our side. Retry; if it keeps happening, report the requestId.'), req.requestId);
+  });
+
+  const ws = attachWebSocket(httpServer, {
+    schema,
+    services,
+    verifier: auth.verifier,
+    log,
+    validationRules: armor.validationRules,
+    clockSkewMs: config.auth.clockSkewMs,
+    formatError: (e) => format(e.toJSON(), e),
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(config.port, config.host, () => resolve());
+  });
+  const port = (httpServer.address() as AddressInfo).port;
+  const worker = config.worker.enabled ? await startWorker(db, jobs, log, config.worker) : null;
+
+  let stopping: Promise<void> | null = null;
+  return {
+    url: `http://${config.host}:${port}/graphql`,
+    port,
+    config,
+    db,
+    jobs,
+    auth,
+    worker,
+    log,
+    stop() {
+      stopping ??= (async () => {
+        await worker?.stop();
+        await ws.close();
+        await apollo.stop();
+        await jobEvents.stop();
+        if (!deps.db) await db.close();
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,39 @@
+/**
+ * The storage seam: one PostgreSQL dialect, two drivers (node-postgres for a server, PGlite for
+ * the embedded default). Nothing above this file imports a driver.
+ */
+export interface QueryResult<R> {
+  rows: R[];
+  rowCount: number;
+}
+
+export interface SqlClient {
+  query<R = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>>;
+  /** Runs a script of several statements without parameters (migrations). */
+  exec(script: string): Promise<void>;
+}
+
+export type Notification = (payload: string) => void;
+
+export interface Database extends SqlClient {
+  readonly kind: 'pglite' | 'postgres';
+  /** Runs `fn` in one transaction; commits when it resolves, rolls back when it throws. */
+  transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T>;
+  /** LISTEN on a channel; resolves to a function that stops listening. */
+  listen(channel: string, onNotify: Notification): Promise<() => Promise<void>>;
+  close(): Promise<void>;
+}
+
+/** SQLSTATE codes we map to domain behaviour. */
+export const SqlState = {
+  uniqueViolation: '23505',
+  serializationFailure: '40001',
+  deadlockDetected: '40P01',
+  raiseException: 'P0001',
+  insufficientPrivilege: '42501',
+} as const;
+
+export function sqlStateOf(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}

@@ -1,0 +1,43 @@
+import path from 'node:path';
+import type { Config } from '../config';
+import type { Logger } from '../log';
+import type { Database } from './database';
+import { migrate } from './migrate';
+import { openPglite } from './pglite';
+import { openPostgres } from './postgres';
+
+/** Opens the configured database (PostgreSQL when DATABASE_URL is set, else PGlite in DATA_DIR). */
+export async function openDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir'>, log?: Logger): Promise<Database> {
+  if (config.databaseUrl) {
+    try {
+      return await openPostgres(config.databaseUrl, { onError: (err) => log?.error('database connection error', { error: err.message }) });
+    } catch (err) {
+      throw new Error(
+        `Cannot connect to PostgreSQL at DATABASE_URL (${describeUrl(config.databaseUrl)}): ${(err as Error).message}. ` +
+          'Check that the server is running and the URL is right, or unset DATABASE_URL to use the embedded store.',
+      );
+    }
+  }
+  return openPglite(path.join(config.dataDir, 'pglite'));
+}
+
+export async function openMigratedDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir'>, log?: Logger): Promise<Database> {
+  const db = await openDatabase(config, log);
+  try {
+    const applied = await migrate(db);
+    if (applied.length) log?.info('migrations applied', { applied });
+  } catch (err) {
+    await db.close().catch(() => undefined);
+    throw err;
+  }
+  return db;
+}
+
+function describeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.hostname}:${u.port || 5432}${u.pathname}`; // never the password
+  } catch {
+    return 'unparseable URL';
+  }
+}

@@ -1,0 +1,36 @@
+import fs from 'node:fs';
+import { PGlite } from '@electric-sql/pglite';
+import type { Database, QueryResult, SqlClient } from './database';
+
+type PGliteTx = Parameters<Parameters<PGlite['transaction']>[0]>[0];
+
+const wrap = (q: PGlite | PGliteTx): SqlClient => ({
+  async query<R>(text: string, params: readonly unknown[] = []): Promise<QueryResult<R>> {
+    const res = await q.query<R>(text, params as unknown[]);
+    return { rows: res.rows, rowCount: res.affectedRows ?? res.rows.length };
+  },
+  async exec(script: string): Promise<void> {
+    await q.exec(script);
+  },
+});
+
+/**
+ * The embedded store: a real PostgreSQL (compiled to WASM) on disk in `dir`, or in memory
+ * when `dir` is undefined. One connection, so transactions run one at a time.
+ */
+export async function openPglite(dir: string | undefined): Promise<Database> {
+  if (dir) fs.mkdirSync(dir, { recursive: true });
+  const pg = await PGlite.create(dir);
+  const client = wrap(pg);
+  return {
+    kind: 'pglite',
+    query: client.query,
+    exec: client.exec,
+    transaction: (fn) => pg.transaction((tx) => fn(wrap(tx))),
+    async listen(channel, onNotify) {
+      const unsubscribe = await pg.listen(channel, onNotify);
+      return async () => unsubscribe();
+    },
+    close: () => pg.close(),
+  };
+}

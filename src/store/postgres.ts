@@ -1,0 +1,81 @@
+import pg from 'pg';
+import type { Database, QueryResult, SqlClient } from './database';
+
+// int8 (bigint) as string is node-postgres's default and keeps sequence numbers exact; we only
+// change it for count(*) style results in SQL with ::int casts.
+
+const wrap = (q: pg.Pool | pg.PoolClient): SqlClient => ({
+  async query<R>(text: string, params: readonly unknown[] = []): Promise<QueryResult<R>> {
+    const res = await q.query(text, params as unknown[]);
+    return { rows: res.rows as R[], rowCount: res.rowCount ?? res.rows.length };
+  },
+  async exec(script: string): Promise<void> {
+    await q.query(script); // no parameters: the simple query protocol runs every statement
+  },
+});
+
+export interface PostgresOptions {
+  max?: number;
+  onError?: (err: Error) => void;
+}
+
+/** A pooled PostgreSQL connection; LISTEN uses one dedicated client, opened on first use. */
+export async function openPostgres(url: string, opts: PostgresOptions = {}): Promise<Database> {
+  const pool = new pg.Pool({ connectionString: url, max: opts.max ?? 10, connectionTimeoutMillis: 10_000 });
+  pool.on('error', (err) => opts.onError?.(err));
+  // Fail at start-up, not on the first request, when the database is unreachable.
+  const probe = await pool.connect();
+  probe.release();
+
+  let listener: pg.Client | undefined;
+  const handlers = new Map<string, Set<(payload: string) => void>>();
+  const ensureListener = async (): Promise<pg.Client> => {
+    if (listener) return listener;
+    const c = new pg.Client({ connectionString: url });
+    c.on('error', (err) => opts.onError?.(err));
+    c.on('notification', (n) => {
+      for (const h of handlers.get(n.channel) ?? []) h(n.payload ?? '');
+    });
+    await c.connect();
+    listener = c;
+    return c;
+  };
+  const client = wrap(pool);
+
+  return {
+    kind: 'postgres',
+    query: client.query,
+    exec: client.exec,
+    async transaction(fn) {
+      const conn = await pool.connect();
+      try {
+        await conn.query('BEGIN');
+        const result = await fn(wrap(conn));
+        await conn.query('COMMIT');
+        return result;
+      } catch (err) {
+        await conn.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      } finally {
+        conn.release();
+      }
+    },
+    async listen(channel, onNotify) {
+      const c = await ensureListener();
+      let set = handlers.get(channel);
+      if (!set) {
+        set = new Set();
+        handlers.set(channel, set);
+        await c.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+      }
+      set.add(onNotify);
+      return async () => {
+        set!.delete(onNotify);
+      };
+    },
+    async close() {
+      await listener?.end().catch(() => undefined);
+      await pool.end();
+    },
+  };
+}

@@ -1,0 +1,116 @@
+import type { IncomingMessage, Server } from 'node:http';
+import { GraphQLError, parse, specifiedRules, validate, type GraphQLSchema, type ValidationRule } from 'graphql';
+import type { Context } from 'graphql-ws';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { bearerFromValue } from '../auth/bearer';
+import { AuthFailure, AuthReason, KeysUnavailable } from '../auth/errors';
+import type { Principal } from '../auth/principal';
+import type { TokenVerifier } from '../auth/verify';
+import { createContext, type Services } from '../context';
+import type { Logger } from '../log';
+
+type Extra = {
+  socket: WebSocket;
+  request: IncomingMessage;
+  token?: string | null;
+  principal?: Principal | null;
+  expiryTimer?: NodeJS.Timeout;
+};
+
+/** Close codes: 4401 for a refused or expired token (the client should fetch a new one and reconnect). */
+export const WS_CLOSE_UNAUTHORIZED = 4401;
+export const WS_CLOSE_UNAVAILABLE = 4503;
+
+export interface WsOptions {
+  schema: GraphQLSchema;
+  services: Services;
+  verifier: TokenVerifier;
+  log: Logger;
+  validationRules: ValidationRule[];
+  clockSkewMs: number;
+  formatError: (err: GraphQLError) => ReturnType<GraphQLError['toJSON']>;
+}
+
+/** graphql-ws on the HTTP server's /graphql path, authenticated from connectionParams. */
+export function attachWebSocket(server: Server, opts: WsOptions): { close(): Promise<void> } {
+  const wss = new WebSocketServer({ server, path: '/graphql', maxPayload: 1024 * 1024 });
+  const handle = useServer<Record<string, unknown>, Extra>(
+    {
+      schema: opts.schema,
+      onConnect: async (ctx) => {
+        const params = ctx.connectionParams ?? {};
+        const raw = params.authorization ?? params.Authorization ?? (params.token ? `Bearer ${String(params.token)}` : undefined);
+        try {
+          const token = bearerFromValue(raw);
+          ctx.extra.token = token;
+          ctx.extra.principal = token ? await opts.verifier.verify(token) : null;
+        } catch (err) {
+          refuse(ctx, err, opts.log);
+          return false;
+        }
+        const exp = ctx.extra.principal?.expiresAt;
+        if (exp) {
+          // A socket outlives a 60-second Clerk token; when the token expires the socket closes
+          // and the client reconnects with a fresh one (graphql-ws clients do this by themselves).
+          const ms = Math.max(0, exp.getTime() + opts.clockSkewMs - Date.now());
+          ctx.extra.expiryTimer = setTimeout(() => ctx.extra.socket.close(WS_CLOSE_UNAUTHORIZED, 'Unauthorized: token-expired'), Math.min(ms, 2 ** 31 - 1));
+        }
+        return true;
+      },
+      onDisconnect: (ctx) => clearTimeout(ctx.extra.expiryTimer),
+      onClose: (ctx) => clearTimeout(ctx.extra.expiryTimer),
+      onSubscribe: async (ctx, _id, payload) => {
+        // Re-check on every operation: the session may have been revoked since connecting.
+        if (ctx.extra.token) {
+          try {
+            await opts.verifier.verify(ctx.extra.token);
+          } catch (err) {
+            refuse(ctx, err, opts.log);
+            return [new GraphQLError('Unauthorized', { extensions: { code: 'UNAUTHENTICATED' } })];
+          }
+        }
+        let document;
+        try {
+          document = parse(payload.query, { maxTokens: 2000 });
+        } catch (err) {
+          return [new GraphQLError((err as Error).message, { extensions: { code: 'GRAPHQL_PARSE_FAILED' } })];
+        }
+        const errors = validate(opts.schema, document, [...specifiedRules, ...opts.validationRules]);
+        if (errors.length) return errors.map((e) => new GraphQLError(e.message, { nodes: e.nodes, extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } }));
+        const req = ctx.extra.request;
+        return {
+          schema: opts.schema,
+          document,
+          variableValues: payload.variables ?? undefined,
+          operationName: payload.operationName ?? undefined,
+          contextValue: createContext(opts.services, ctx.extra.principal ?? null, {
+            ip: req.socket.remoteAddress ?? null,
+            userAgent: req.headers['user-agent'] ?? null,
+          }),
+        };
+      },
+      onError: (_ctx, _id, _payload, errors) => errors.map(opts.formatError),
+      onNext: (_ctx, _id, _payload, _args, result) =>
+        result.errors ? { ...result, errors: result.errors.map(opts.formatError) } : undefined,
+    },
+    wss,
+    15_000,
+  );
+  return {
+    async close() {
+      await handle.dispose();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+  };
+}
+
+function refuse(ctx: Context<Record<string, unknown>, Extra>, err: unknown, log: Logger): void {
+  if (err instanceof KeysUnavailable) {
+    log.warn('websocket token verification unavailable', { detail: err.detail });
+    ctx.extra.socket.close(WS_CLOSE_UNAVAILABLE, 'Service Unavailable: jwks-unavailable');
+    return;
+  }
+  const reason = err instanceof AuthFailure ? err.reason : AuthReason.tokenVerificationFailed;
+  ctx.extra.socket.close(WS_CLOSE_UNAUTHORIZED, `Unauthorized: ${reason}`);
+}

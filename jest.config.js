@@ -7,6 +7,7 @@ module.exports = {
     '^.+\\.ts$': ['ts-jest', { diagnostics: false }],
   },
   testTimeout: 30000,
+  globalSetup: '<rootDir>/test/helpers/globalSetup.ts',
   // Integration suites start servers and databases; two workers fit the 2-core machines.
   maxWorkers: 2,
 };

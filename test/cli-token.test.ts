@@ -59,7 +59,7 @@ describe('bad arguments exit non-zero with a helpful message and print no token'
   test('a --user with characters outside the allowed set', async () => {
     const r = await token(['--user', 'user cli; rm -rf /']);
     expect(r.code).not.toBe(0);
-    expect(r.stderr).toContain('--user ID is required');
+    expect(r.stderr).toMatch(/--user .*letters, digits/);
     expect(r.stdout.trim()).toBe('');
   });
 
@@ -82,6 +82,7 @@ test('with Clerk keys configured the CLI refuses to mint local tokens, saying wh
   const r = await token(['--user', 'user_cli'], { CLERK_JWT_KEY: generateSigningKey().publicPem, CLERK_ISSUER: 'https://x.clerk.accounts.dev' });
   expect(r.code).not.toBe(0);
   expect(r.code).not.toBeNull();
-  expect(r.stderr).toContain('Clerk keys are configured');
+  // It names the setting to change rather than printing a token the server would refuse.
+  expect(r.stderr).toMatch(/CLERK_JWT_KEY|CLERK_SECRET_KEY/);
   expect(r.stdout.trim()).toBe('');
 });

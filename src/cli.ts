@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { parseTokenArgs, mintLocalToken } from './cli/token';
+import { runTokenCommand, TOKEN_OPTIONS, TOKEN_USAGE } from './cli/token';
 import { loadConfig, readEnvironment, type Config } from './config';
 import { ConfigError } from './errors';
 import { JobsService } from './jobs/service';
@@ -16,8 +16,8 @@ const USAGE = `usage: jobledger <command>
   serve                     start the API server (npm start)
   worker                    run only the job worker (npm run worker)
   migrate                   apply database migrations and exit (npm run migrate)
-  token --user ID [--email E] [--role admin|auditor] [--ttl SECONDS]
-                            print a development token (npm run token -- --user ID)`;
+  ${TOKEN_USAGE.replace(/\n/g, '\n  ')}
+                            print a token the server accepts (npm run token -- --user ID; see docs/clerk.md)`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -47,11 +47,10 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'token': {
-      const { values } = parseArgs({
-        args: rest,
-        options: { user: { type: 'string' }, email: { type: 'string' }, role: { type: 'string' }, ttl: { type: 'string' } },
-      });
-      console.log(await mintLocalToken(config, parseTokenArgs(values)));
+      const { values } = parseArgs({ args: rest, options: TOKEN_OPTIONS });
+      const out = await runTokenCommand(config, values);
+      if (out.stderr) console.error(out.stderr);
+      if (out.stdout) console.log(out.stdout);
       return 0;
     }
     default:

@@ -7,6 +7,7 @@ import { ApolloServerPluginLandingPageLocalDefault, ApolloServerPluginLandingPag
 import { expressMiddleware } from '@as-integrations/express5';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import express, { type NextFunction, type Request, type Response } from 'express';
+import { DatabaseSessionGate } from './auth/sessionGate';
 import { createAuth, type AuthSetup } from './auth/setup';
 import type { Config } from './config';
 import { createContext, type GraphQLContext, type Services } from './context';
@@ -22,6 +23,7 @@ import { authenticateHttp, rateLimit, sendError } from './transport/http';
 import { cors } from './transport/cors';
 import { JobEvents } from './transport/jobEvents';
 import { attachWebSocket } from './transport/ws';
+import { clerkWebhooks } from './transport/webhooks';
 
 export interface RunningServer {
   url: string;
@@ -44,8 +46,9 @@ export interface ServerDeps {
 /** Starts everything on one HTTP server: GraphQL over HTTP and WebSocket, health, webhooks. */
 export async function startServer(config: Config, deps: ServerDeps = {}): Promise<RunningServer> {
   const log = deps.log ?? createLogger(config.logLevel);
-  const auth = createAuth(config, log);
   const db = deps.db ?? (await openMigratedDatabase(config, log));
+  const sessionGate = new DatabaseSessionGate(db);
+  const auth = createAuth(config, log, sessionGate);
   const jobs = new JobsService(db);
   const services: Services = { db, jobs };
   const jobEvents = new JobEvents(db, jobs);
@@ -103,6 +106,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
       res.status(503).json({ status: 'unavailable', reason: 'database unreachable' });
     }
   });
+  app.use('/webhooks/clerk', clerkWebhooks({ config, db, gate: sessionGate, log }));
   app.use(
     '/graphql',
     cors(config),

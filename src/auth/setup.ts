@@ -2,6 +2,7 @@ import type { Config } from '../config';
 import type { Logger } from '../log';
 import { loadOrCreateDevKey, type SigningKey } from './devIssuer';
 import { createJwksKeySource } from './jwks';
+import { withMachineTokens } from './m2m';
 import { createTokenVerifier, staticKeySource, type KeySource, type SessionGate, type TokenVerifier } from './verify';
 
 export interface AuthSetup {
@@ -35,5 +36,7 @@ export function createAuth(config: Config, log: Logger, gate?: SessionGate): Aut
       describe = `JWKS from ${auth.apiUrl}, iss ${auth.issuer}`;
       break;
   }
-  return { verifier: createTokenVerifier(auth, keys, gate), devKey, describe };
+  if (auth.acceptM2mTokens) describe += '; Clerk M2M tokens (mt_) verified by the Backend API';
+  const verifier = withMachineTokens(createTokenVerifier(auth, keys, gate), auth, { gate, log });
+  return { verifier, devKey, describe };
 }

@@ -1,0 +1,166 @@
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { DatabaseSessionGate } from '../src/auth/sessionGate';
+import type { Principal } from '../src/auth/principal';
+import { startTestServer, type TestServer } from './helpers/server';
+
+const SECRET = `whsec_${randomBytes(24).toString('base64')}`;
+let s: TestServer;
+let hook: string;
+
+beforeAll(async () => {
+  s = await startTestServer({ CLERK_WEBHOOK_SIGNING_SECRET: SECRET });
+  hook = s.url.replace(/\/graphql$/, '/webhooks/clerk');
+});
+afterAll(() => s?.close());
+
+/** Signs exactly as Svix (Standard Webhooks) does: HMAC-SHA256 over `id.timestamp.body`, key = base64 after `whsec_`. */
+function sign(id: string, timestamp: number, body: string, secret = SECRET): string {
+  const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64');
+  return `v1,${createHmac('sha256', key).update(`${id}.${timestamp}.${body}`).digest('base64')}`;
+}
+
+interface Delivery { id?: string; timestamp?: number; body?: string; signature?: string | null }
+
+async function deliver(event: { type: string; data: Record<string, unknown> } | null, d: Delivery = {}) {
+  const id = d.id ?? `msg_${randomUUID()}`;
+  const timestamp = d.timestamp ?? Math.floor(Date.now() / 1000);
+  const body = d.body ?? JSON.stringify({ ...event, object: 'event', timestamp: Date.now(), instance_id: 'ins_test' });
+  const headers: Record<string, string> = { 'content-type': 'application/json', 'svix-id': id, 'svix-timestamp': String(timestamp) };
+  const signature = d.signature === undefined ? sign(id, timestamp, body) : d.signature;
+  if (signature !== null) headers['svix-signature'] = signature;
+  const res = await fetch(hook, { method: 'POST', headers, body });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown>, id };
+}
+
+const VIEWER = 'query { viewer { userId sessionId } }';
+async function reasonOf(token: string) {
+  const res = await s.gql(VIEWER, {}, token);
+  return { status: res.status, reason: res.body.errors?.[0]?.extensions?.reason as string | undefined, data: res.body.data };
+}
+const count = async (sql: string, params: unknown[]) => Number((await s.db.query<{ n: string }>(sql, params)).rows[0].n);
+const stored = (svixId: string) => count('SELECT count(*) AS n FROM webhook_events WHERE svix_id = $1', [svixId]);
+
+describe.each(['session.revoked', 'session.ended', 'session.removed'])('%s', (type) => {
+  it('turns the session\'s still-valid token away right after the webhook', async () => {
+    const user = `user_${randomBytes(4).toString('hex')}`;
+    const sid = `sess_${randomBytes(8).toString('hex')}`;
+    const token = await s.token(user, { sessionId: sid });
+    const other = await s.token(user, { sessionId: `${sid}_other` });
+    expect((await reasonOf(token)).status).toBe(200); // now cached as active in the gate
+
+    const res = await deliver({ type, data: { object: 'session', id: sid, user_id: user, status: 'revoked' } });
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ status: 'applied' });
+
+    expect(await reasonOf(token)).toMatchObject({ status: 401, reason: 'session-revoked' });
+    expect((await reasonOf(other)).status).toBe(200); // only that session ends
+    expect(await count('SELECT count(*) AS n FROM revoked_sessions WHERE session_id = $1 AND event_id = $2', [sid, res.id])).toBe(1);
+    const audit = await s.db.query('SELECT action, actor_id, after FROM audit_events WHERE stream = $1', [`user:${user}`]);
+    expect(audit.rows).toEqual([{ action: 'session.revoked', actor_id: 'system:clerk-webhook', after: { event: type, sessionId: sid, svixId: res.id } }]);
+  });
+});
+
+describe('user.deleted', () => {
+  const user = 'user_deleted_1';
+  let jobId: string;
+  let delivery: Awaited<ReturnType<typeof deliver>>;
+
+  beforeAll(async () => {
+    const created = await s.gql('mutation { createJob(input: { title: "T", ursDocument: "URS-001 The system shall log." }) { id } }', {}, await s.token(user));
+    jobId = created.body.data.createJob.id;
+    delivery = await deliver({ type: 'user.deleted', data: { object: 'user', id: user, deleted: true } });
+  });
+
+  it('blocks every token of the user', async () => {
+    expect(delivery.status).toBe(200);
+    expect(await reasonOf(await s.token(user, { sessionId: 'sess_any_new' }))).toMatchObject({ status: 401, reason: 'user-blocked' });
+    expect((await reasonOf(await s.token('user_unrelated'))).status).toBe(200);
+  });
+
+  it('is audited by the webhook actor, and the user\'s jobs and audit events stay', async () => {
+    const auditor = await s.token('user_qa', { role: 'auditor' });
+    const res = await s.gql(
+      'query($a: ID) { auditEvents(actorId: $a) { edges { node { action actorId after } } } }',
+      { a: 'system:clerk-webhook' },
+      auditor,
+    );
+    const deleted = res.body.data.auditEvents.edges.map((e: any) => e.node).filter((n: any) => n.action === 'user.deleted');
+    expect(deleted).toEqual([{ action: 'user.deleted', actorId: 'system:clerk-webhook', after: { event: 'user.deleted', userId: user, blocked: true, svixId: delivery.id } }]);
+    const job = await s.gql('query($id: ID!) { job(id: $id) { ownerId auditTrail { action actorId } } }', { id: jobId }, auditor);
+    expect(job.body.data.job).toEqual({ ownerId: user, auditTrail: [{ action: 'job.created', actorId: user }] });
+  });
+
+  it('a replayed delivery (same svix-id) is acknowledged and has no second effect', async () => {
+    const again = await deliver({ type: 'user.deleted', data: { object: 'user', id: user, deleted: true } }, { id: delivery.id });
+    expect(again).toMatchObject({ status: 200, body: { status: 'duplicate' } });
+    expect(await count("SELECT count(*) AS n FROM audit_events WHERE action = 'user.deleted' AND stream = $1", [`user:${user}`])).toBe(1);
+    expect(await stored(delivery.id)).toBe(1);
+  });
+});
+
+describe('refused deliveries store nothing', () => {
+  const revoke = (sid: string) => ({ type: 'session.revoked', data: { object: 'session', id: sid, user_id: 'user_x' } });
+  const nothingFor = async (svixId: string, sid: string) => {
+    expect(await stored(svixId)).toBe(0);
+    expect(await count('SELECT count(*) AS n FROM revoked_sessions WHERE session_id = $1', [sid])).toBe(0);
+  };
+
+  it.each<[string, (id: string, ts: number, body: string) => Delivery]>([
+    ['signed with another secret', (id, ts, body) => ({ signature: sign(id, ts, body, `whsec_${randomBytes(24).toString('base64')}`) })],
+    ['a body changed after signing', (id, ts, body) => ({ signature: sign(id, ts, body), body: body.replace('sess_', 'sess_X') })],
+    ['a signature for another svix-id', (_id, ts, body) => ({ signature: sign('msg_other', ts, body) })],
+    ['no signature header', () => ({ signature: null })],
+    ['a garbage signature', () => ({ signature: 'v1,AAAA' })],
+    ['a timestamp 10 minutes old', (id, _ts, body) => {
+      const old = Math.floor(Date.now() / 1000) - 600;
+      return { timestamp: old, signature: sign(id, old, body) };
+    }],
+    ['a timestamp 10 minutes ahead', (id, _ts, body) => {
+      const ahead = Math.floor(Date.now() / 1000) + 600;
+      return { timestamp: ahead, signature: sign(id, ahead, body) };
+    }],
+  ])('400 for %s', async (_name, tamper) => {
+    const sid = `sess_${randomBytes(8).toString('hex')}`;
+    const id = `msg_${randomUUID()}`;
+    const ts = Math.floor(Date.now() / 1000);
+    const body = JSON.stringify({ ...revoke(sid), object: 'event' });
+    const res = await deliver(null, { id, timestamp: ts, body, ...tamper(id, ts, body) });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toBe('webhook-invalid');
+    await nothingFor(id, sid);
+  });
+
+  it('400 and a rollback for a verified event without a session id', async () => {
+    const res = await deliver({ type: 'session.revoked', data: { object: 'session' } });
+    expect(res.status).toBe(400);
+    expect(await stored(res.id)).toBe(0);
+  });
+
+  it('413 for a body over 1 MB', async () => {
+    const res = await fetch(hook, { method: 'POST', headers: { 'content-type': 'application/json' }, body: 'x'.repeat(1024 * 1024 + 10) });
+    expect(res.status).toBe(413);
+  });
+});
+
+it('acknowledges other event types without acting on them', async () => {
+  const res = await deliver({ type: 'user.created', data: { object: 'user', id: 'user_new' } });
+  expect(res).toMatchObject({ status: 200, body: { status: 'ignored' } });
+  expect(await stored(res.id)).toBe(1);
+  expect((await reasonOf(await s.token('user_new'))).status).toBe(200);
+});
+
+it('another instance sees a revocation once its active-cache entry expires (the documented bound)', async () => {
+  let now = 1_000_000;
+  const elsewhere = new DatabaseSessionGate(s.db, { activeTtlMs: 5000, now: () => now });
+  const sid = `sess_${randomBytes(8).toString('hex')}`;
+  const p: Principal = {
+    kind: 'user', userId: 'user_multi', sessionId: sid, email: null, orgId: null, orgRole: null, orgPermissions: [],
+    roles: ['USER'], impersonatorId: null, issuedAt: null, expiresAt: null,
+  };
+  await expect(elsewhere.assertActive(p)).resolves.toBeUndefined();
+  expect((await deliver({ type: 'session.ended', data: { object: 'session', id: sid, user_id: 'user_multi' } })).status).toBe(200);
+  now += 4999;
+  await expect(elsewhere.assertActive(p)).resolves.toBeUndefined(); // still within its TTL
+  now += 1;
+  await expect(elsewhere.assertActive(p)).rejects.toMatchObject({ reason: 'session-revoked' });
+});

@@ -1,3 +1,4 @@
+import { isUuid } from '../jobs/service';
 import type { SqlClient } from '../store/database';
 import { checkPageSize, decodeCursor, toPage, type Page } from '../store/pagination';
 import { AUDIT_COLUMNS, auditRowToRecord } from './trail';
@@ -26,6 +27,8 @@ export async function listAuditEvents(
     where.push(sql.replace('?', `$${params.length}`));
   };
   const cursor = decodeCursor('audit', after);
+  // job_id is a uuid column: any other id names no job (as `job(id:)` answers null), not a SQL cast error.
+  if (filter.jobId && !isUuid(filter.jobId)) return { edges: [], pageInfo: { hasNextPage: false, endCursor: null } };
   if (cursor !== null) add('seq > ?', cursor);
   if (filter.jobId) add('job_id = ?', filter.jobId);
   if (filter.actorId) add('actor_id = ?', filter.actorId);

@@ -249,8 +249,10 @@ function validateCreate(input: CreateJobInput): Required<CreateJobInput> {
   if (Buffer.byteLength(input.ursDocument) > LIMITS.documentBytes) {
     throw badInput(`ursDocument must be at most ${LIMITS.documentBytes} bytes (1 MiB). Split the document into several jobs.`, 'ursDocument');
   }
-  if (/\u0000/.test(input.ursDocument) || /\u0000/.test(title)) {
-    throw badInput('title and ursDocument must be plain text without NUL characters.', 'ursDocument');
+  // Each check names its own field, so a client can point at the right form control.
+  if (/\u0000/.test(title)) throw badInput('title must be plain text without NUL characters.', 'title');
+  if (/\u0000/.test(input.ursDocument)) {
+    throw badInput('ursDocument must be plain text without NUL characters: remove them and submit again.', 'ursDocument');
   }
   const key = input.idempotencyKey ?? null;
   if (key !== null && (key.length === 0 || key.length > LIMITS.idempotencyKeyChars || /[\u0000-\u001f]/.test(key))) {

@@ -61,11 +61,16 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const httpServer = http.createServer(app);
 
   const armor = new ApolloArmor({
-    maxDepth: { n: 8 },
+    // Flattened: Apollo Client colocates fragments, and counting each spread as a level (or a
+    // cost multiplier) refused ordinary fragment queries that pass when written inline.
+    maxDepth: { n: 8, flattenFragments: true },
     maxAliases: { n: 15 },
     maxDirectives: { n: 50 },
-    maxTokens: { n: 1000 },
-    costLimit: { maxCost: 5000 },
+    // armor's token limit is an Apollo plugin that re-parses in parsingDidStart and throws, which
+    // Apollo answers as 500 for every syntax error (graphql-armor#571, #751). graphql-js enforces
+    // the same limit during Apollo's own parse (parseOptions below) and fails it as a 400.
+    maxTokens: { enabled: false },
+    costLimit: { maxCost: 5000, flattenFragments: true },
     blockFieldSuggestion: { enabled: config.production },
   }).protect();
   const format = formatError(log);
@@ -74,6 +79,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     introspection: !config.production,
     hideSchemaDetailsFromClientErrors: config.production,
     includeStacktraceInErrorResponses: false,
+    parseOptions: { maxTokens: 1000 },
     csrfPrevention: true,
     allowBatchedHttpRequests: false,
     formatError: format,

@@ -72,7 +72,8 @@ export function attachWebSocket(server: Server, opts: WsOptions): { close(): Pro
         }
         let document;
         try {
-          document = parse(payload.query, { maxTokens: 2000 });
+          // The same token limit as HTTP (Apollo's parseOptions in server.ts).
+          document = parse(payload.query, { maxTokens: 1000 });
         } catch (err) {
           return [new GraphQLError((err as Error).message, { extensions: { code: 'GRAPHQL_PARSE_FAILED' } })];
         }

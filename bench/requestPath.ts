@@ -12,10 +12,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { serve } from './requestPathServers';
 
 const [, , modeArg, portFile] = process.argv;
 if (modeArg === '--serve-ours' || modeArg === '--serve-baseline') {
-  void import('./requestPathServers').then((m) => m.serve(modeArg === '--serve-ours' ? 'ours' : 'baseline', portFile));
+  void serve(modeArg === '--serve-ours' ? 'ours' : 'baseline', portFile);
 } else {
   void main();
 }

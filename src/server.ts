@@ -19,7 +19,7 @@ import { startWorker, type Worker } from './jobs/worker';
 import { createLogger, type Logger } from './log';
 import type { Database } from './store/database';
 import { openMigratedDatabase } from './store/open';
-import { authenticateHttp, rateLimit, sendError } from './transport/http';
+import { authenticateHttp, FixedWindowLimiter, rateLimit, sendError } from './transport/http';
 import { cors } from './transport/cors';
 import { JobEvents } from './transport/jobEvents';
 import { attachWebSocket } from './transport/ws';
@@ -117,8 +117,8 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     '/graphql',
     cors(config),
     express.json({ limit: config.maxBodyBytes }),
-    authenticateHttp(auth.verifier, log),
-    rateLimit(config.rateLimitPerMinute),
+    authenticateHttp(auth.verifier, log, new FixedWindowLimiter(config.rateLimitPerMinute)),
+    rateLimit(new FixedWindowLimiter(config.rateLimitPerMinute)),
     expressMiddleware(apollo, {
       context: async ({ req }) =>
         createContext(services, req.principal ?? null, {

@@ -135,4 +135,19 @@ describe('rate limiting (RATE_LIMIT_PER_MINUTE=5)', () => {
     const rows = await limited.db.query(`SELECT 1 FROM jobs WHERE owner_id = 'user_rate_carol'`);
     expect(rows.rowCount).toBe(0);
   });
+
+  // Last in the file: it leaves 127.0.0.1 over its refused-token budget on this server.
+  test('refused tokens count against the client address: past the limit, 429 before any verification', async () => {
+    const forged = (await limited.token('user_rate_mallory')).replace(/\.[^.]+$/, '.AAAA');
+    for (let i = 0; i < 5; i++) {
+      const refused = await limited.gql('{ viewer { userId } }', {}, forged);
+      expect(refused.status).toBe(401);
+      expect(refused.body.errors![0].extensions.reason).toBe('token-invalid-signature');
+    }
+    const sixth = await limited.gql('{ viewer { userId } }', {}, forged);
+    expect(sixth.status).toBe(429);
+    expect(sixth.body.errors![0].extensions.code).toBe('RATE_LIMITED');
+    expect(Number(sixth.headers.get('retry-after'))).toBeGreaterThan(0);
+    await expectHealthy(limited);
+  });
 });

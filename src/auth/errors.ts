@@ -56,10 +56,8 @@ export class AuthFailure extends AppError {
 
 /** No key is available to verify with (e.g. the JWKS endpoint is down and nothing is cached). */
 export class KeysUnavailable extends AppError {
-  constructor(detail: string) {
-    super(ErrorCode.SERVICE_UNAVAILABLE, 'Sign-in verification is temporarily unavailable. Retry in a few seconds.', {
-      reason: 'jwks-unavailable',
-    });
+  constructor(detail: string, reason: 'jwks-unavailable' | 'verification-unavailable' = 'jwks-unavailable') {
+    super(ErrorCode.SERVICE_UNAVAILABLE, 'Sign-in verification is temporarily unavailable. Retry in a few seconds.', { reason });
     this.name = 'KeysUnavailable';
     this.detail = detail;
   }

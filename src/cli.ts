@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { runTokenCommand, TOKEN_OPTIONS, TOKEN_USAGE } from './cli/token';
+import { runAuditCommand } from './cli/audit';
 import { loadConfig, readEnvironment, type Config } from './config';
 import { ConfigError } from './errors';
 import { JobsService } from './jobs/service';
@@ -17,7 +18,9 @@ const USAGE = `usage: jobledger <command>
   worker                    run only the job worker (npm run worker)
   migrate                   apply database migrations and exit (npm run migrate)
   ${TOKEN_USAGE.replace(/\n/g, '\n  ')}
-                            print a token the server accepts (npm run token -- --user ID; see docs/clerk.md)`;
+                            print a token the server accepts (npm run token -- --user ID; see docs/clerk.md)
+  audit verify|export|checkpoint
+                            audit trail tools (npm run audit -- help)`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -53,6 +56,8 @@ async function main(argv: string[]): Promise<number> {
       if (out.stdout) console.log(out.stdout);
       return 0;
     }
+    case 'audit':
+      return runAuditCommand(rest, config, log);
     default:
       console.error(USAGE);
       return 2;

@@ -1,0 +1,165 @@
+/**
+ * Audit trail verify and export throughput at 100k and 1M events (PostgreSQL), or 20k and 100k
+ * on embedded PGlite when PostgreSQL is unreachable (said so in the output).
+ * Each measured phase runs in a child process, so its peak RSS is its own.
+ * Usage: npx tsx bench/auditVerify.ts
+ *   BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres) names the server;
+ *   a fresh database with a random name is created there and dropped at the end.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { createCheckpoint } from '../src/audit/checkpoint';
+import { signerFromPem } from '../src/audit/checkpointKey';
+import { exportAuditTrail } from '../src/audit/export';
+import { databaseSource, type AuditSource } from '../src/audit/source';
+import { exportDirectorySource } from '../src/audit/sourceFile';
+import { verifyAuditTrail } from '../src/audit/verify';
+import type { Database } from '../src/store/database';
+import { migrate } from '../src/store/migrate';
+import { openPglite } from '../src/store/pglite';
+import { openPostgres } from '../src/store/postgres';
+import { TrailSeeder } from './auditSeed';
+
+const SERVER = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+type Target = { kind: 'postgres'; url: string } | { kind: 'pglite'; dir: string };
+const open = (t: Target): Promise<Database> => (t.kind === 'postgres' ? openPostgres(t.url, { max: 2 }) : openPglite(t.dir));
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+
+interface PhaseResult {
+  events: number;
+  seconds: number;
+  maxRssMb: number;
+  ok: boolean;
+  files?: number;
+  bytes?: number;
+}
+
+/** Child side: one phase, one JSON line on stdout. */
+async function child(phase: string, target: Target, out: string, keyPem: string): Promise<void> {
+  const signer = signerFromPem(keyPem);
+  const db = phase === 'verify-file' ? null : await open(target);
+  const t0 = process.hrtime.bigint();
+  let result: Omit<PhaseResult, 'seconds' | 'maxRssMb'>;
+  if (phase === 'export') {
+    const m = await exportAuditTrail(db!, { outDir: out, publicKey: { keyId: signer.keyId, pem: signer.publicKeyPem } });
+    const bytes = m.files.reduce((s, f) => s + fs.statSync(path.join(out, f.name)).size, 0);
+    result = { events: m.covered.events, ok: true, files: m.files.length, bytes };
+  } else {
+    const source: AuditSource = phase === 'verify-db' ? databaseSource(db!) : exportDirectorySource(out);
+    const r = await verifyAuditTrail(source, { publicKeyPem: signer.publicKeyPem });
+    if (!r.ok) console.error(r.findings.slice(0, 3));
+    result = { events: r.events, ok: r.ok };
+  }
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  await db?.close();
+  const maxRssMb = process.resourceUsage().maxRSS / 1024;
+  process.stdout.write(JSON.stringify({ ...result, seconds, maxRssMb }) + '\n');
+}
+
+function runPhase(phase: string, target: Target, out: string, keyPem: string): Promise<PhaseResult> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', __filename, '--phase', phase, JSON.stringify(target), out], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    p.stdin.end(keyPem);
+    let text = '';
+    p.stdout.on('data', (c) => (text += c));
+    p.on('exit', (code) => (code === 0 ? resolve(JSON.parse(text.trim().split('\n').pop()!)) : reject(new Error(`${phase} exited ${code}`))));
+  });
+}
+
+async function admin(sql: string): Promise<void> {
+  const c = new pg.Client({ connectionString: SERVER, connectionTimeoutMillis: 3000 });
+  await c.connect();
+  try {
+    await c.query(sql);
+  } finally {
+    await c.end();
+  }
+}
+
+async function main(): Promise<void> {
+  const { privateKey } = await import('node:crypto').then((c) => c.generateKeyPairSync('ed25519'));
+  const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  const signer = signerFromPem(keyPem);
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'jobledger-auditbench-'));
+  let target: Target;
+  let sizes: number[];
+  let cleanup = async () => undefined as void;
+  try {
+    await admin('SELECT 1');
+    const name = `jobledger_bench_${randomBytes(5).toString('hex')}`;
+    await admin(`CREATE DATABASE ${name}`);
+    const u = new URL(SERVER);
+    u.pathname = `/${name}`;
+    target = { kind: 'postgres', url: u.toString() };
+    sizes = [100_000, 1_000_000];
+    cleanup = () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    console.log(`audit verify bench: PostgreSQL at ${u.host}, fresh database ${name} (dropped at the end)`);
+  } catch (err) {
+    target = { kind: 'pglite', dir: path.join(tmp, 'pglite') };
+    sizes = [20_000, 100_000];
+    console.log(`audit verify bench: PostgreSQL at ${new URL(SERVER).host} is unreachable (${(err as Error).message});`);
+    console.log('  falling back to embedded PGlite with 20k and 100k events (PGlite is far slower; not comparable).');
+  }
+  console.log(`  node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model.trim()})`);
+  process.once('SIGINT', () => void cleanup().finally(() => process.exit(130)));
+  try {
+    const seeder = new TrailSeeder();
+    let total = 0;
+    for (const size of sizes) {
+      let db = await open(target);
+      if (total === 0) await migrate(db);
+      const t0 = Date.now();
+      // Grow in steps, sealing every 50k events as a running checkpointer would.
+      let sealS = 0;
+      for (let step = total; step < size; ) {
+        const n = Math.min(50_000, size - step);
+        await seeder.seed(db, n);
+        step += n;
+        const c0 = Date.now();
+        await createCheckpoint(db, signer);
+        sealS += (Date.now() - c0) / 1000;
+      }
+      const seedS = (Date.now() - t0) / 1000 - sealS;
+      // A live table is vacuumed by autovacuum; without this the first full read of freshly
+      // bulk-loaded rows also pays for setting their hint bits, which is a loading artefact.
+      if (target.kind === 'postgres') await db.query('VACUUM ANALYZE audit_events');
+      const added = size - total;
+      total = size;
+      await db.close();
+      console.log(`\n${fmt(size)} events: seeded ${fmt(added)} in ${seedS.toFixed(1)} s; checkpoints sealed them in ${sealS.toFixed(2)} s (${fmt(added / sealS)} events/s)`);
+      const out = path.join(tmp, `export-${size}`);
+      for (const phase of ['verify-db', 'export', 'verify-file']) {
+        const r = await runPhase(phase, target, out, keyPem);
+        const extra = r.files ? `, ${r.files} day files, ${(r.bytes! / 1e6).toFixed(0)} MB` : '';
+        const label = { 'verify-db': 'verify (database)', export: 'export', 'verify-file': 'verify --file (export)' }[phase];
+        console.log(`  ${label!.padEnd(24)} ${fmt(r.events / r.seconds).padStart(9)} events/s  (${r.seconds.toFixed(2)} s, peak RSS ${fmt(r.maxRssMb)} MB${extra})${r.ok ? '' : '  NOT INTACT'}`);
+      }
+      db = await open(target);
+      await db.close();
+    }
+  } finally {
+    await cleanup();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[2] === '--phase') {
+  const [phase, target, out] = process.argv.slice(3);
+  let key = '';
+  process.stdin.on('data', (c) => (key += c));
+  process.stdin.on('end', () => void child(phase, JSON.parse(target), out, key).catch((err) => {
+    console.error(err);
+    process.exit(1);
+  }));
+} else {
+  void main().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,191 @@
+import { columnsAgree, hashHex } from './agreement';
+import { canonicalJson, sha256Hex } from './canonical';
+import { EXPORT_NAME_OF_FIELD, isAttributable, type ExportLine } from './exportFormat';
+import { canonicalFields } from './trail';
+import type { AuditEventRecord } from './types';
+import { show, short, type Findings } from './verifyFindings';
+
+interface Gap {
+  from: number;
+  to: number;
+  /** The event that came where the missing positions should have been. */
+  atSeq: number;
+  atId: string;
+  /** prev_hash of that event: the hash of the last missing position. */
+  missingHash: string | null;
+}
+
+interface StreamState {
+  next: number;
+  hash: string;
+  seq: number;
+  id: string;
+  gaps?: Gap[];
+}
+
+/**
+ * Checks each event on its own (hash over the stored canonical text; columns agree with that
+ * text) and each stream's chain (stream_seq contiguous from 1, prev_hash = previous hash).
+ * A hole in a stream stays open until the end: if the missing position turns up later, the
+ * events were reordered, otherwise it was deleted.
+ */
+export class EventChecker {
+  private streams = new Map<string, StreamState>();
+  private gapped = new Set<string>();
+
+  /** `partial`: the source starts after a checkpoint, so a stream may begin mid-chain. */
+  constructor(private readonly findings: Findings, private readonly partial: boolean) {}
+
+  get streamCount(): number {
+    return this.streams.size;
+  }
+
+  check(e: AuditEventRecord & { exported?: Partial<ExportLine> }, seq: number): void {
+    this.checkSelf(e, seq);
+    this.checkLink(e, seq);
+  }
+
+  private checkSelf(e: AuditEventRecord & { exported?: Partial<ExportLine> }, seq: number): void {
+    const hashOk = hashHex(e.canonical) === e.hash;
+    const diffs = columnsAgree(e) ? [] : diffFields(e);
+    if (e.exported) {
+      if (e.exported.alcoa_attributable !== isAttributable(e)) {
+        diffs.push(`alcoa_attributable: the line says ${show(e.exported.alcoa_attributable)} but the actor makes it ${isAttributable(e)}`);
+      }
+      if (e.exported.alcoa_contemporaneous !== true) diffs.push(`alcoa_contemporaneous: the line says ${show(e.exported.alcoa_contemporaneous)}`);
+    }
+    if (hashOk && diffs.length === 0) return;
+    const base = { seq, eventId: e.id };
+    if (hashOk) {
+      this.findings.add({ ...base, kind: 'edited-field', message: `edited field ${diffs.join('; ')}` });
+    } else if (diffs.length === 0) {
+      this.findings.add({
+        ...base,
+        kind: 'edited-event',
+        message: `edited event: its stored hash ${short(e.hash)} is not the SHA-256 of its canonical text (${short(sha256Hex(e.canonical))}); the content and the hash no longer belong together`,
+      });
+    } else {
+      this.findings.add({
+        ...base,
+        kind: 'edited-event',
+        message: `edited event: its canonical text no longer matches its hash, and differs from the columns in ${diffs.join('; ')}`,
+      });
+    }
+  }
+
+  private checkLink(e: AuditEventRecord, seq: number): void {
+    const st = this.streams.get(e.stream);
+    if (!st) {
+      this.streams.set(e.stream, { next: e.streamSeq + 1, hash: e.hash, seq, id: e.id });
+      if (e.streamSeq !== 1 && !this.partial) {
+        this.addGap(e.stream, { from: 1, to: e.streamSeq - 1, atSeq: seq, atId: e.id, missingHash: e.prevHash });
+      } else if (e.streamSeq === 1 && e.prevHash !== null) {
+        this.findings.add({ kind: 'edited-event', seq, eventId: e.id, message: `edited event: it starts stream ${e.stream} yet records prev_hash ${short(e.prevHash)}` });
+      }
+      return;
+    }
+    if (e.streamSeq === st.next) {
+      if (e.prevHash !== st.hash) {
+        this.findings.add({
+          kind: 'edited-event',
+          seq: st.seq,
+          eventId: st.id,
+          touches: [st.seq, seq],
+          message:
+            `edited event: stream ${e.stream} breaks after stream_seq ${st.next - 1}: the next event (seq ${seq}) records prev_hash ` +
+            `${short(e.prevHash)}, but seq ${st.seq} now hashes to ${short(st.hash)}; seq ${st.seq} was rewritten with a recomputed hash (or seq ${seq} was)`,
+        });
+      }
+    } else if (e.streamSeq > st.next) {
+      this.addGap(e.stream, { from: st.next, to: e.streamSeq - 1, atSeq: seq, atId: e.id, missingHash: e.prevHash });
+    } else {
+      this.placeBehind(st, e, seq);
+      return; // an event behind the head does not move it
+    }
+    st.next = e.streamSeq + 1;
+    st.hash = e.hash;
+    st.seq = seq;
+    st.id = e.id;
+  }
+
+  /** An event at a position the stream has passed: a hole filled late (reordered), or a second copy (inserted). */
+  private placeBehind(st: StreamState, e: AuditEventRecord, seq: number): void {
+    const gap = st.gaps?.find((g) => g.from <= e.streamSeq && e.streamSeq <= g.to);
+    if (!gap) {
+      this.findings.add({
+        kind: 'inserted-event',
+        seq,
+        eventId: e.id,
+        message: `inserted event: stream ${e.stream} already has stream_seq ${e.streamSeq}; this event claims the same place in its chain`,
+      });
+      return;
+    }
+    this.findings.add({
+      kind: 'reordered-event',
+      seq: gap.atSeq,
+      eventId: gap.atId,
+      touches: [gap.atSeq, seq],
+      message:
+        `reordered event: seq ${gap.atSeq} comes before stream_seq ${e.streamSeq} of stream ${e.stream}, ` +
+        `which appears later at seq ${seq}; the events' sequence numbers were swapped or moved`,
+    });
+    const rest: Gap[] = [];
+    if (gap.from < e.streamSeq) rest.push({ ...gap, to: e.streamSeq - 1 });
+    if (e.streamSeq < gap.to) rest.push({ ...gap, from: e.streamSeq + 1 });
+    st.gaps = st.gaps!.filter((g) => g !== gap).concat(rest);
+  }
+
+  private addGap(stream: string, gap: Gap): void {
+    (this.streams.get(stream)!.gaps ??= []).push(gap);
+    this.gapped.add(stream);
+  }
+
+  /** Holes never filled were deletions: name the event after each, and the hash the missing one had. */
+  finish(): void {
+    for (const stream of this.gapped) {
+      for (const g of this.streams.get(stream)!.gaps ?? []) {
+        const n = g.to - g.from + 1;
+        this.findings.add({
+          kind: 'deleted-event',
+          seq: g.atSeq,
+          eventId: g.atId,
+          message:
+            `deleted event: stream ${stream} lacks stream_seq ${g.from === g.to ? g.from : `${g.from}..${g.to} (${n} events)`} ` +
+            `before seq ${g.atSeq}, whose prev_hash ${short(g.missingHash)} names the missing event`,
+        });
+      }
+    }
+  }
+}
+
+const canonicalOrThrow = (v: unknown): string => {
+  try {
+    return canonicalJson(v);
+  } catch {
+    return '<invalid>';
+  }
+};
+
+/** Which columns disagree with the hashed canonical text, and how. */
+function diffFields(e: AuditEventRecord): string[] {
+  let hashed: Record<string, unknown>;
+  try {
+    hashed = JSON.parse(e.canonical);
+  } catch {
+    return ['canonical: it is not valid JSON'];
+  }
+  let fields: Record<string, unknown>;
+  try {
+    fields = canonicalFields(e);
+  } catch {
+    return ['columns: they cannot be serialised'];
+  }
+  const out: string[] = [];
+  for (const key of new Set([...Object.keys(fields), ...Object.keys(hashed ?? {})])) {
+    const column = fields[key];
+    if (canonicalOrThrow(column) === canonicalOrThrow(hashed?.[key])) continue;
+    const shown = column instanceof Date && !Number.isNaN(column.getTime()) ? column.toISOString() : column;
+    out.push(`${EXPORT_NAME_OF_FIELD[key] ?? key}: the column says ${show(shown)} but the hashed canonical text says ${show(hashed?.[key])}`);
+  }
+  return out.length ? out : ['canonical: it is not in canonical form'];
+}

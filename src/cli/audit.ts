@@ -1,0 +1,137 @@
+import fs from 'node:fs';
+import { parseArgs } from 'node:util';
+import { createCheckpoint } from '../audit/checkpoint';
+import { checkpointJournalPath, loadCheckpointSigner, localCheckpointPublicKey, readPublicKeyFile, keyIdOf } from '../audit/checkpointKey';
+import { DEFAULT_EXPORT_DIR, exportAuditTrail } from '../audit/export';
+import { databaseSource, type AuditSource } from '../audit/source';
+import { exportDirectorySource } from '../audit/sourceFile';
+import { readCheckpointsFile, verifyAuditTrail, type VerifyReport } from '../audit/verify';
+import type { Config } from '../config';
+import type { Logger } from '../log';
+import type { Database } from '../store/database';
+import { openDatabase, openMigratedDatabase } from '../store/open';
+
+export const AUDIT_USAGE = `usage: npm run audit -- <subcommand>
+  verify [--file DIR] [--checkpoints FILE] [--public-key PEMFILE]
+        check the database (or an export directory) for edited, deleted, inserted or reordered
+        events and a truncated tail; exit 0 when intact, 1 when tampering is found
+  export [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--out DIR] [--no-seal]
+        write daily audit_YYYYMMDD.jsonl files and manifest.json (default out ${DEFAULT_EXPORT_DIR});
+        a checkpoint is taken first unless --no-seal
+  checkpoint
+        seal every event appended so far with a signed checkpoint`;
+
+type Out = (line: string) => void;
+
+/** `npm run audit -- ...`: 0 intact / done, 1 tampering found, 2 usage or setup error. */
+export async function runAuditCommand(args: string[], config: Config, log: Logger, out: Out = (l) => console.log(l)): Promise<number> {
+  const [sub, ...rest] = args;
+  try {
+    switch (sub) {
+      case 'verify':
+        return await verifyCommand(rest, config, log, out);
+      case 'export':
+        return await exportCommand(rest, config, log, out);
+      case 'checkpoint':
+        return await withDb(config, log, true, async (db) => {
+          const cp = await createCheckpoint(db, loadCheckpointSigner(config));
+          out(cp ? `checkpoint #${cp.id} seals seq ..${cp.uptoSeq} (${cp.eventCount} events), digest ${cp.digest}, key ${cp.keyId}` : 'Nothing new to seal.');
+          return 0;
+        });
+      default:
+        out(AUDIT_USAGE);
+        return 2;
+    }
+  } catch (err) {
+    out(`audit ${sub}: ${(err as Error).message}`);
+    return 2;
+  }
+}
+
+async function withDb(config: Config, log: Logger, migrate: boolean, fn: (db: Database) => Promise<number>): Promise<number> {
+  const db = migrate ? await openMigratedDatabase(config, log) : await openDatabase(config, log);
+  try {
+    return await fn(db);
+  } finally {
+    await db.close();
+  }
+}
+
+async function verifyCommand(args: string[], config: Config, log: Logger, out: Out): Promise<number> {
+  const { values } = parseArgs({ args, options: { file: { type: 'string' }, checkpoints: { type: 'string' }, 'public-key': { type: 'string' } } });
+  const publicKeyPem = values['public-key'] ? readPublicKeyFile(values['public-key']) : values.file ? null : localCheckpointPublicKey(config);
+  // The local journal is used by default when it exists: it is the copy of the checkpoints kept outside the database.
+  const journal = values.checkpoints ?? (values.file ? undefined : existing(checkpointJournalPath(config.dataDir)));
+  const externalCheckpoints = journal ? await readCheckpointsFile(journal) : undefined;
+  const run = async (source: AuditSource) => {
+    out(`Verifying the audit trail in the ${source.describe}`);
+    if (values['public-key']) out(`  pinned key:   ${keyIdOf(publicKeyPem!)} (${values['public-key']})`);
+    if (journal) out(`  checkpoints file: ${journal} (${externalCheckpoints!.length} checkpoints)`);
+    const report = await verifyAuditTrail(source, { publicKeyPem, externalCheckpoints });
+    for (const line of formatReport(report)) out(line);
+    return report.ok ? 0 : 1;
+  };
+  if (values.file) return run(exportDirectorySource(values.file));
+  return withDb(config, log, false, (db) => run(databaseSource(db)));
+}
+
+async function exportCommand(args: string[], config: Config, log: Logger, out: Out): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { from: { type: 'string' }, to: { type: 'string' }, out: { type: 'string' }, 'no-seal': { type: 'boolean' } },
+  });
+  const from = values.from ? parseDate(values.from, 'from') : null;
+  const to = values.to ? parseDate(values.to, 'to') : null;
+  const outDir = values.out ?? DEFAULT_EXPORT_DIR;
+  return withDb(config, log, false, async (db) => {
+    let publicKey: { keyId: string; pem: string } | null = null;
+    if (!values['no-seal']) {
+      const signer = loadCheckpointSigner(config);
+      const cp = await createCheckpoint(db, signer);
+      if (cp) out(`Sealed: checkpoint #${cp.id} covers seq ..${cp.uptoSeq} (${cp.eventCount} events).`);
+      publicKey = { keyId: signer.keyId, pem: signer.publicKeyPem };
+    } else {
+      const pem = localCheckpointPublicKey(config);
+      publicKey = pem ? { keyId: keyIdOf(pem), pem } : null;
+    }
+    const m = await exportAuditTrail(db, { outDir, from, to, publicKey });
+    const lastCp = m.checkpoints[m.checkpoints.length - 1] ?? m.base_checkpoint;
+    out(`Exported ${m.covered.events} events (seq ${m.covered.after_seq + 1}..${m.covered.upto_seq}) to ${outDir}: ${m.files.length} day file(s) and manifest.json`);
+    for (const f of m.files) out(`  ${f.name}  ${f.lines} events  sha256 ${f.sha256}`);
+    out(`  sealed by ${m.checkpoints.length} checkpoint(s)${lastCp ? ` up to seq ${lastCp.upto_seq}` : ''}; verify with: npm run audit -- verify --file ${outDir}`);
+    return 0;
+  });
+}
+
+/** YYYY-MM-DD is a whole UTC day (--to includes it); anything else must be an ISO-8601 instant. */
+function parseDate(text: string, which: 'from' | 'to'): Date {
+  const day = /^\d{4}-\d{2}-\d{2}$/.test(text);
+  const d = new Date(day ? `${text}T00:00:00.000Z` : text);
+  if (Number.isNaN(d.getTime())) throw new Error(`--${which} must be a date (YYYY-MM-DD, UTC) or an ISO-8601 time (got "${text}").`);
+  return day && which === 'to' ? new Date(d.getTime() + 86_400_000) : d;
+}
+
+const existing = (file: string) => (fs.existsSync(file) ? file : undefined);
+const n = (x: number) => x.toLocaleString('en-US');
+
+export function formatReport(r: VerifyReport): string[] {
+  const lines = [
+    `  events:       ${n(r.events)}${r.firstSeq !== null ? ` (seq ${r.firstSeq}..${r.lastSeq})` : ''} in ${n(r.streams)} streams`,
+    `  checkpoints:  ${n(r.checkpointsVerified)} checked${r.keyId ? `, key ${r.keyId}` : ''}; sealed up to seq ${r.sealedUptoSeq} (${n(r.sealedEventCount)} events)`,
+  ];
+  if (r.unsealed > 0) lines.push(`  unsealed (${n(r.unsealed)} events): after seq ${r.sealedUptoSeq}, not yet covered by a checkpoint (not an error)`);
+  if (r.checkpointsVerified === 0 && r.events > 0) lines.push('  note: with no checkpoint, a deleted tail or a deleted whole stream cannot be detected');
+  for (const w of r.warnings) lines.push(`  warning: ${w}`);
+  if (r.ok) {
+    lines.push('INTACT: no tampering found.');
+    return lines;
+  }
+  const f = r.first!;
+  const where = f.seq === Number.MAX_SAFE_INTEGER ? 'export files' : `seq ${f.seq}${f.eventId ? ` (id ${f.eventId})` : ''}`;
+  lines.push(`TAMPERED: first affected event ${where}: ${f.message}`);
+  lines.push(`  ${r.findingsTotal} finding(s)${r.findingsTotal > r.findings.length ? `, the first ${r.findings.length} listed` : ''}:`);
+  for (const x of r.findings.slice(0, 50)) {
+    lines.push(`  - ${x.seq === Number.MAX_SAFE_INTEGER ? '' : `seq ${x.seq} `}[${x.kind}] ${x.message}`);
+  }
+  return lines;
+}

@@ -7,7 +7,8 @@ type PGliteTx = Parameters<Parameters<PGlite['transaction']>[0]>[0];
 const wrap = (q: PGlite | PGliteTx): SqlClient => ({
   async query<R>(text: string, params: readonly unknown[] = []): Promise<QueryResult<R>> {
     const res = await q.query<R>(text, params as unknown[]);
-    return { rows: res.rows, rowCount: res.affectedRows ?? res.rows.length };
+    // PGlite reports affectedRows = 0 for a SELECT: count the rows returned too (as node-postgres does).
+    return { rows: res.rows, rowCount: Math.max(res.affectedRows ?? 0, res.rows.length) };
   },
   async exec(script: string): Promise<void> {
     await q.exec(script);

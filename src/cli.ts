@@ -1,4 +1,6 @@
 import { parseArgs } from 'node:util';
+import { startCheckpointer } from './audit/checkpoint';
+import { loadCheckpointSigner } from './audit/checkpointKey';
 import { runTokenCommand, TOKEN_OPTIONS, TOKEN_USAGE } from './cli/token';
 import { runAuditCommand } from './cli/audit';
 import { loadConfig, readEnvironment, type Config } from './config';
@@ -36,8 +38,10 @@ async function main(argv: string[]): Promise<number> {
     case 'worker': {
       const db = await openMigratedDatabase(config, log);
       const worker = await startWorker(db, new JobsService(db), log, { ...config.worker });
+      const checkpointer = startCheckpointer(db, loadCheckpointSigner(config), config.audit.checkpointIntervalMs, log);
       onShutdown(async () => {
         await worker.stop();
+        await checkpointer.stop({ seal: config.audit.checkpointIntervalMs > 0 });
         await db.close();
       });
       return -1;

@@ -8,6 +8,8 @@ import { expressMiddleware } from '@as-integrations/express5';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { DatabaseSessionGate } from './auth/sessionGate';
+import { startCheckpointer, type Checkpointer } from './audit/checkpoint';
+import { loadCheckpointSigner } from './audit/checkpointKey';
 import { createAuth, type AuthSetup } from './auth/setup';
 import type { Config } from './config';
 import { createContext, type GraphQLContext, type Services } from './context';
@@ -33,6 +35,7 @@ export interface RunningServer {
   jobs: JobsService;
   auth: AuthSetup;
   worker: Worker | null;
+  checkpointer: Checkpointer;
   log: Logger;
   stop(): Promise<void>;
 }
@@ -166,6 +169,8 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   });
   const port = (httpServer.address() as AddressInfo).port;
   const worker = config.worker.enabled ? await startWorker(db, jobs, log, config.worker) : null;
+  // Every instance seals the trail; concurrent checkpointers cannot fork the checkpoint chain.
+  const checkpointer = startCheckpointer(db, loadCheckpointSigner(config), config.audit.checkpointIntervalMs, log);
 
   let stopping: Promise<void> | null = null;
   return {
@@ -176,6 +181,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     jobs,
     auth,
     worker,
+    checkpointer,
     log,
     stop() {
       stopping ??= (async () => {
@@ -183,6 +189,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
         await ws.close();
         await apollo.stop();
         await jobEvents.stop();
+        await checkpointer.stop({ seal: config.audit.checkpointIntervalMs > 0 });
         if (!deps.db) await db.close();
       })();
       return stopping;

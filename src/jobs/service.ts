@@ -5,6 +5,7 @@ import { canonicalJson } from '../audit/canonical';
 import { AppError, badInput, conflict, ErrorCode, forbidden, notFound } from '../errors';
 import { type Database, type SqlClient } from '../store/database';
 import { checkPageSize, decodeCursor, toPage, type Page } from '../store/pagination';
+import { ChangeNotifier } from './notifier';
 import { auditSnapshot, JOB_COLUMNS, JOB_UPDATED_CHANNEL, jobRowToRecord, jobStream, type JobRecord, type JobStatus } from './types';
 
 export const LIMITS = {
@@ -32,12 +33,18 @@ const NOW_MS = "date_trunc('milliseconds', now())";
  * the service re-checks ownership where it acts, because it is also called by the worker and CLI.
  */
 export class JobsService {
-  constructor(private readonly db: Database) {}
+  private readonly createdJobs: ChangeNotifier;
+
+  constructor(private readonly db: Database) {
+    // New jobs are announced after commit, in batches: see notifier.ts for why.
+    this.createdJobs = new ChangeNotifier(db, JOB_UPDATED_CHANNEL);
+  }
 
   async create(actor: AuditActor, input: CreateJobInput): Promise<JobRecord> {
     const { title, ursDocument, idempotencyKey } = validateCreate(input);
     const requestHash = createHash('sha256').update(canonicalJson({ title, ursDocument })).digest('hex');
-    return this.db.transaction(async (tx) => {
+    let fresh = false;
+    const job = await this.db.transaction(async (tx) => {
       const id = randomUUID();
       if (idempotencyKey) {
         const existing = await claimIdempotencyKey(tx, actor.actorId, idempotencyKey, requestHash, id);
@@ -63,9 +70,12 @@ export class JobsService {
           idempotencyKey: idempotencyKey ?? null,
         },
       });
-      await notify(tx, id);
+      fresh = true;
       return job;
     });
+    // An idempotent replay changed nothing, so there is nothing to announce.
+    if (fresh) this.createdJobs.changed(job.id);
+    return job;
   }
 
   async cancel(actor: AuditActor, id: string, reasonRaw: string, opts: { asAdmin: boolean }): Promise<JobRecord> {
@@ -106,13 +116,19 @@ export class JobsService {
       params.push(v);
       where.push(sql.replace('?', `$${params.length}`));
     };
-    if (opts.ownerId !== null) add('owner_id = ?', opts.ownerId);
+    // The owner goes in as a one-element array and leads the ORDER BY. With `owner_id = $1` the
+    // planner may page by walking the seq index newest-first and filtering on owner, which its
+    // statistics call cheap but which reads every newer job when the owner's are all old (half a
+    // million rows for one page in bench/pagination.ts). Only the owner indexes deliver rows in
+    // (owner_id, seq) order, so this makes every page a bounded index range, at any table size.
+    if (opts.ownerId !== null) add('owner_id = ANY(?::text[])', [opts.ownerId]);
     if (opts.status) add('status = ?', opts.status);
     const cursor = decodeCursor('job', opts.after);
     if (cursor !== null) add('seq < ?', cursor);
     params.push(limit + 1);
     const res = await this.db.query(
-      `SELECT ${JOB_COLUMNS} FROM jobs ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY seq DESC LIMIT $${params.length}`,
+      `SELECT ${JOB_COLUMNS} FROM jobs ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
+       ORDER BY ${opts.ownerId !== null ? 'owner_id, ' : ''}seq DESC LIMIT $${params.length}`,
       params,
     );
     return toPage('job', res.rows.map(jobRowToRecord), limit);
@@ -262,7 +278,8 @@ function validateCreate(input: CreateJobInput): Required<CreateJobInput> {
 }
 
 async function notify(tx: SqlClient, jobId: string): Promise<void> {
-  // Delivered at commit, and only if the transaction commits.
+  // Delivered at commit, and only if the transaction commits. Status changes, which subscribers
+  // watch, notify here; new jobs, which only wake workers, are announced after commit (notifier.ts).
   await tx.query('SELECT pg_notify($1, $2)', [JOB_UPDATED_CHANNEL, jobId]);
 }
 

@@ -42,10 +42,15 @@ export class JobEvents {
     let waiting: ((r: IteratorResult<JobRecord>) => void) | null = null;
     let done = false;
     let lastSeen = current.updatedAt.getTime();
+    let lastStatus = current.status;
     const listener: Listener = (job) => {
-      // Notifications can arrive for a change we already yielded (the initial read raced it).
-      if (job.updatedAt.getTime() < lastSeen) return;
-      lastSeen = job.updatedAt.getTime();
+      // Notifications can arrive for a change we already yielded (the initial read raced it), or
+      // for none at all (a new job's announcement, sent after commit, reaching an early subscriber).
+      // Every change moves the status, so an unchanged status at the same time is nothing new.
+      const at = job.updatedAt.getTime();
+      if (at < lastSeen || (at === lastSeen && job.status === lastStatus)) return;
+      lastSeen = at;
+      lastStatus = job.status;
       if (waiting) {
         const w = waiting;
         waiting = null;

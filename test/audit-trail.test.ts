@@ -237,4 +237,16 @@ describe('the database refuses to rewrite history', () => {
     }
     await expect(s.db.query(`UPDATE jobs SET title = 'renamed' WHERE id = $1`, [jobId])).rejects.toThrow(/immutable/);
   });
+
+  test('the jobs guards hold under session_replication_role = replica too', async () => {
+    const asReplica = (sql: string) =>
+      s.db.transaction(async (tx) => {
+        await tx.query('SET LOCAL session_replication_role = replica');
+        await tx.query(sql, [jobId]);
+      });
+    await expect(asReplica('DELETE FROM jobs WHERE id = $1')).rejects.toThrow(/never deleted/);
+    await expect(asReplica(`UPDATE jobs SET title = 'renamed' WHERE id = $1`)).rejects.toThrow(/immutable/);
+    await expect(asReplica(`UPDATE jobs SET status = 'COMPLETED' WHERE id = $1 AND status = 'PENDING'`)).rejects.toThrow(/illegal status transition/);
+    expect(await jobRow(s, jobId)).toBeDefined();
+  });
 });

@@ -25,6 +25,7 @@ export interface GraphQLContext extends Services {
   loaders: {
     job: DataLoader<string, JobRecord | null>;
     auditTrail: DataLoader<string, AuditEventRecord[]>;
+    ursDocument: DataLoader<string, string | null>;
   };
   /** Job ids whose denied access was already audited in this operation (one event per job per request). */
   deniedAudited: Set<string>;
@@ -41,6 +42,7 @@ export function createContext(services: Services, principal: Principal | null, m
     loaders: {
       job: new DataLoader((ids) => services.jobs.getMany(ids)),
       auditTrail: new DataLoader((ids) => auditTrailForJobs(services.db, ids)),
+      ursDocument: new DataLoader((ids) => services.jobs.documents(ids)),
     },
     deniedAudited: new Set(),
   };

@@ -60,6 +60,7 @@ export function createResolvers(jobEvents: JobEvents): Resolvers {
       actorId: (p) => p.impersonatorId,
     },
     Job: {
+      ursDocument: async (job, _a, ctx: GraphQLContext) => job.ursDocument ?? (await ctx.loaders.ursDocument.load(job.id)) ?? '',
       auditTrail: (job, _a, ctx: GraphQLContext) => ctx.loaders.auditTrail.load(job.id),
     },
     AuditEvent: {

@@ -6,7 +6,7 @@ import { AppError, badInput, conflict, ErrorCode, forbidden, notFound } from '..
 import { type Database, type SqlClient } from '../store/database';
 import { checkPageSize, decodeCursor, toPage, type Page } from '../store/pagination';
 import { ChangeNotifier } from './notifier';
-import { auditSnapshot, JOB_COLUMNS, JOB_UPDATED_CHANNEL, jobRowToRecord, jobStream, type JobRecord, type JobStatus } from './types';
+import { auditSnapshot, JOB_COLUMNS, JOB_SUMMARY_COLUMNS, JOB_UPDATED_CHANNEL, jobRowToRecord, jobStream, type JobRecord, type JobStatus } from './types';
 
 export const LIMITS = {
   titleChars: 200,
@@ -52,10 +52,10 @@ export class JobsService {
       }
       const res = await tx.query(
         `INSERT INTO jobs (id, owner_id, title, urs_document, status, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, 'PENDING', ${NOW_MS}, ${NOW_MS}) RETURNING ${JOB_COLUMNS}`,
+         VALUES ($1, $2, $3, $4, 'PENDING', ${NOW_MS}, ${NOW_MS}) RETURNING ${JOB_SUMMARY_COLUMNS}`,
         [id, actor.actorId, title, ursDocument],
       );
-      const job = jobRowToRecord(res.rows[0]);
+      const job = { ...jobRowToRecord(res.rows[0]), ursDocument };
       await appendEvent(tx, {
         stream: jobStream(id),
         mode: 'new',
@@ -101,10 +101,21 @@ export class JobsService {
   async getMany(ids: readonly string[]): Promise<(JobRecord | null)[]> {
     const valid = ids.filter(isUuid);
     const res = valid.length
-      ? await this.db.query(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ANY($1::uuid[])`, [valid])
+      ? await this.db.query(`SELECT ${JOB_SUMMARY_COLUMNS} FROM jobs WHERE id = ANY($1::uuid[])`, [valid])
       : { rows: [] };
     const byId = new Map(res.rows.map((r) => [r.id as string, jobRowToRecord(r)]));
-    return ids.map((id) => byId.get(id) ?? null);
+    // PostgreSQL prints uuids in lower case; the caller may have asked in upper case.
+    return ids.map((id) => byId.get(id.toLowerCase()) ?? null);
+  }
+
+  /** The URS documents of these jobs (null for unknown ids), for `Job.ursDocument`. */
+  async documents(ids: readonly string[]): Promise<(string | null)[]> {
+    const valid = ids.filter(isUuid);
+    const res = valid.length
+      ? await this.db.query<{ id: string; urs_document: string }>('SELECT id, urs_document FROM jobs WHERE id = ANY($1::uuid[])', [valid])
+      : { rows: [] };
+    const byId = new Map(res.rows.map((r) => [r.id, r.urs_document]));
+    return ids.map((id) => byId.get(id.toLowerCase()) ?? null);
   }
 
   /** Newest first. `ownerId` null lists every job (auditors); the owner filter is in SQL, never after the fetch. */
@@ -127,7 +138,7 @@ export class JobsService {
     if (cursor !== null) add('seq < ?', cursor);
     params.push(limit + 1);
     const res = await this.db.query(
-      `SELECT ${JOB_COLUMNS} FROM jobs ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
+      `SELECT ${JOB_SUMMARY_COLUMNS} FROM jobs ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
        ORDER BY ${opts.ownerId !== null ? 'owner_id, ' : ''}seq DESC LIMIT $${params.length}`,
       params,
     );
@@ -159,7 +170,9 @@ export class JobsService {
       );
       if (!res.rows[0]) return null;
       const job = jobRowToRecord(res.rows[0]);
-      return transition(tx, job, 'RUNNING', { actor, action: AuditAction.jobStarted, workerId });
+      // The worker needs the document it is about to process.
+      const running = await transition(tx, job, 'RUNNING', { actor, action: AuditAction.jobStarted, workerId });
+      return { ...running, ursDocument: job.ursDocument };
     });
   }
 
@@ -200,7 +213,7 @@ async function transition(
        attempts = attempts + CASE WHEN $2 = 'RUNNING' THEN 1 ELSE 0 END,
        claimed_by = CASE WHEN $2 = 'RUNNING' THEN $5 ELSE claimed_by END,
        claimed_at = CASE WHEN $2 = 'RUNNING' THEN now() ELSE claimed_at END
-     WHERE id = $1 RETURNING ${JOB_COLUMNS}`,
+     WHERE id = $1 RETURNING ${JOB_SUMMARY_COLUMNS}`,
     [before.id, status, change.error ?? null, change.result === undefined ? null : JSON.stringify(change.result), change.workerId ?? null],
   );
   const after = jobRowToRecord(res.rows[0]);
@@ -224,7 +237,7 @@ const countTestCases = (result: unknown): number | null =>
 
 async function lockJob(tx: SqlClient, id: string): Promise<JobRecord | null> {
   if (!isUuid(id)) return null;
-  const res = await tx.query(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = $1 FOR UPDATE`, [id]);
+  const res = await tx.query(`SELECT ${JOB_SUMMARY_COLUMNS} FROM jobs WHERE id = $1 FOR UPDATE`, [id]);
   return res.rows[0] ? jobRowToRecord(res.rows[0]) : null;
 }
 
@@ -252,7 +265,7 @@ async function claimIdempotencyKey(tx: SqlClient, ownerId: string, key: string, 
   if (row.request_hash !== requestHash) {
     throw conflict('This idempotencyKey was already used with a different title or document. Use a new key for a new job.');
   }
-  const job = await tx.query(`SELECT ${JOB_COLUMNS} FROM jobs WHERE id = $1`, [row.job_id]);
+  const job = await tx.query(`SELECT ${JOB_SUMMARY_COLUMNS} FROM jobs WHERE id = $1`, [row.job_id]);
   return jobRowToRecord(job.rows[0]);
 }
 

@@ -7,7 +7,8 @@ export interface JobRecord {
   id: string;
   ownerId: string;
   title: string;
-  ursDocument: string;
+  /** Absent when the job was read without its document (lists, loaders, transitions). */
+  ursDocument?: string;
   status: JobStatus;
   result: UrsResult | null;
   error: string | null;
@@ -16,7 +17,12 @@ export interface JobRecord {
   updatedAt: Date;
 }
 
-export const JOB_COLUMNS = 'seq, id, owner_id, title, urs_document, status, result, error, attempts, created_at, updated_at';
+/**
+ * Everything but the document, which may be 1 MiB: lists, loaders and status changes read only
+ * this, and `Job.ursDocument` loads the document when a client selects it.
+ */
+export const JOB_SUMMARY_COLUMNS = 'seq, id, owner_id, title, status, result, error, attempts, created_at, updated_at';
+export const JOB_COLUMNS = `${JOB_SUMMARY_COLUMNS}, urs_document`;
 
 export function jobRowToRecord(r: Record<string, unknown>): JobRecord {
   return {
@@ -24,7 +30,7 @@ export function jobRowToRecord(r: Record<string, unknown>): JobRecord {
     id: r.id as string,
     ownerId: r.owner_id as string,
     title: r.title as string,
-    ursDocument: r.urs_document as string,
+    ursDocument: (r.urs_document as string | undefined) ?? undefined,
     status: r.status as JobStatus,
     result: (r.result as UrsResult | null) ?? null,
     error: (r.error as string | null) ?? null,

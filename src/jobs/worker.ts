@@ -43,7 +43,7 @@ export async function startWorker(db: Database, jobs: JobsService, log: Logger, 
     if (!job) return false;
     let outcome: { result: unknown } | { error: string };
     try {
-      outcome = { result: await processDocument(job.ursDocument) };
+      outcome = { result: await processDocument(job.ursDocument ?? '') };
     } catch (err) {
       outcome = { error: err instanceof UrsProcessingError ? err.message : 'Processing failed unexpectedly. Submit the job again.' };
       if (!(err instanceof UrsProcessingError)) log.error('job processing failed', { jobId: job.id, error: (err as Error).message });

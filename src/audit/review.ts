@@ -12,7 +12,11 @@ export interface AuditFilter {
   to?: Date | null;
 }
 
-/** The audit trail for reviewers, oldest first, keyset-paginated on the global sequence. */
+/**
+ * The audit trail for reviewers, oldest first by database time (ties broken by the global
+ * sequence), keyset-paginated on (occurred_at, seq). Every filter combination, time range
+ * included, is one range of one (filter column, occurred_at, seq) index.
+ */
 export async function listAuditEvents(
   db: SqlClient,
   filter: AuditFilter,
@@ -24,27 +28,28 @@ export async function listAuditEvents(
   const params: unknown[] = [];
   const add = (sql: string, v: unknown) => {
     params.push(v);
-    where.push(sql.replace('?', `$${params.length}`));
+    where.push(sql.replaceAll('?', `$${params.length}`));
   };
   const cursor = decodeCursor('audit', after);
   // job_id is a uuid column: any other id names no job (as `job(id:)` answers null), not a SQL cast error.
   if (filter.jobId && !isUuid(filter.jobId)) return { edges: [], pageInfo: { hasNextPage: false, endCursor: null } };
-  if (cursor !== null) add('seq > ?', cursor);
-  // The actor (else the action) goes in as a one-element array and leads the ORDER BY, so only
-  // its (column, seq) index can serve the page. With plain equality the planner may walk the trail
-  // oldest-first filtering on actor, which reads everything before a late-arriving actor's first
-  // event (800,000 rows for one page in bench/pagination.ts). A job's few events need no such help.
-  const lead = filter.jobId ? null : filter.actorId ? 'actor_id' : filter.action ? 'action' : null;
-  const equals = (column: string, v: string) => (column === lead ? add(`${column} = ANY(?::text[])`, [v]) : add(`${column} = ?`, v));
-  if (filter.jobId) add('job_id = ?', filter.jobId);
-  if (filter.actorId) equals('actor_id', filter.actorId);
-  if (filter.action) equals('action', filter.action);
+  // The leading filter goes in as a one-element array and leads the ORDER BY, so only its
+  // (column, occurred_at, seq) index can serve the page: with plain equality the planner may walk
+  // the time index filtering on the column, reading everything before a rare actor's first event.
+  const lead = filter.jobId ? 'job_id' : filter.actorId ? 'actor_id' : filter.action ? 'action' : null;
+  const equals = (column: string, v: string, type: string) =>
+    column === lead ? add(`${column} = ANY(?::${type}[])`, [v]) : add(`${column} = ?`, v);
+  if (filter.jobId) equals('job_id', filter.jobId, 'uuid');
+  if (filter.actorId) equals('actor_id', filter.actorId, 'text');
+  if (filter.action) equals('action', filter.action, 'text');
   if (filter.from) add('occurred_at >= ?', filter.from);
   if (filter.to) add('occurred_at < ?', filter.to);
+  // The cursor names an event; the page continues after its (occurred_at, seq).
+  if (cursor !== null) add('(occurred_at, seq) > (SELECT occurred_at, seq FROM audit_events WHERE seq = ?)', cursor);
   params.push(limit + 1);
   const res = await db.query(
     `SELECT ${AUDIT_COLUMNS} FROM audit_events ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
-     ORDER BY ${lead ? `${lead}, ` : ''}seq ASC LIMIT $${params.length}`,
+     ORDER BY ${lead ? `${lead}, ` : ''}occurred_at, seq LIMIT $${params.length}`,
     params,
   );
   return toPage('audit', res.rows.map(auditRowToRecord), limit);

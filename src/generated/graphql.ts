@@ -134,7 +134,7 @@ export type PageInfo = {
 
 export type Query = {
   __typename?: 'Query';
-  /** The audit trail, oldest first. Auditors and admins only. `first` is at most 100. */
+  /** The audit trail, oldest first (by database time, then sequence). Auditors and admins only. `first` is at most 100. */
   auditEvents: AuditEventConnection;
   /** One job. Null when no job has this id; FORBIDDEN when it belongs to someone else. */
   job?: Maybe<Job>;

@@ -1,7 +1,9 @@
 /**
  * Audit trail verify and export throughput at 100k and 1M events (PostgreSQL), or 20k and 100k
  * on embedded PGlite when PostgreSQL is unreachable (said so in the output).
- * Each measured phase runs in a child process, so its peak RSS is its own.
+ * Each measured phase runs in a child process, so its peak RSS is its own. "verify (columns in
+ * Node)" is the database verify with the column comparison done in Node on all 21 columns (the
+ * path verify falls back to for a batch SQL cannot vouch for), to compare with the default.
  * Usage: npx tsx bench/auditVerify.ts
  *   BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres) names the server;
  *   a fresh database with a random name is created there and dropped at the end.
@@ -33,31 +35,40 @@ interface PhaseResult {
   events: number;
   seconds: number;
   maxRssMb: number;
+  /** CPU time of this process (user + system), per event: what Node spends; the rest is the database's. */
+  cpuUsPerEvent: number;
   ok: boolean;
   files?: number;
   bytes?: number;
+  note?: string;
 }
 
 /** Child side: one phase, one JSON line on stdout. */
 async function child(phase: string, target: Target, out: string, keyPem: string): Promise<void> {
   const signer = signerFromPem(keyPem);
-  const db = phase === 'verify-file' ? null : await open(target);
+  // Two batches are checked side by side on two connections; a third serves the boundary probes.
+  const db = phase === 'verify-file' ? null : target.kind === 'postgres' ? await openPostgres(target.url, { max: 4 }) : await open(target);
   const t0 = process.hrtime.bigint();
-  let result: Omit<PhaseResult, 'seconds' | 'maxRssMb'>;
+  const cpu0 = process.cpuUsage();
+  let result: Omit<PhaseResult, 'seconds' | 'maxRssMb' | 'cpuUsPerEvent'>;
   if (phase === 'export') {
     const m = await exportAuditTrail(db!, { outDir: out, publicKey: { keyId: signer.keyId, pem: signer.publicKeyPem } });
     const bytes = m.files.reduce((s, f) => s + fs.statSync(path.join(out, f.name)).size, 0);
     result = { events: m.covered.events, ok: true, files: m.files.length, bytes };
   } else {
-    const source: AuditSource = phase === 'verify-db' ? databaseSource(db!) : exportDirectorySource(out);
+    const fromDb = phase === 'verify-db' || phase === 'verify-db-node' ? databaseSource(db!, { columnsInSql: phase === 'verify-db' }) : null;
+    const source: AuditSource = fromDb ?? exportDirectorySource(out);
     const r = await verifyAuditTrail(source, { publicKeyPem: signer.publicKeyPem });
     if (!r.ok) console.error(r.findings.slice(0, 3));
-    result = { events: r.events, ok: r.ok };
+    const s = fromDb?.stats;
+    result = { events: r.events, ok: r.ok, note: s ? `columns checked in SQL ${s.checkedInSql}, in Node ${s.checkedInNode}` : undefined };
   }
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const cpu = process.cpuUsage(cpu0);
   await db?.close();
   const maxRssMb = process.resourceUsage().maxRSS / 1024;
-  process.stdout.write(JSON.stringify({ ...result, seconds, maxRssMb }) + '\n');
+  const cpuUsPerEvent = (cpu.user + cpu.system) / Math.max(1, result.events);
+  process.stdout.write(JSON.stringify({ ...result, seconds, maxRssMb, cpuUsPerEvent }) + '\n');
 }
 
 function runPhase(phase: string, target: Target, out: string, keyPem: string): Promise<PhaseResult> {
@@ -134,11 +145,20 @@ async function main(): Promise<void> {
       await db.close();
       console.log(`\n${fmt(size)} events: seeded ${fmt(added)} in ${seedS.toFixed(1)} s; checkpoints sealed them in ${sealS.toFixed(2)} s (${fmt(added / sealS)} events/s)`);
       const out = path.join(tmp, `export-${size}`);
-      for (const phase of ['verify-db', 'export', 'verify-file']) {
+      for (const phase of ['verify-db', 'verify-db-node', 'export', 'verify-file']) {
         const r = await runPhase(phase, target, out, keyPem);
         const extra = r.files ? `, ${r.files} day files, ${(r.bytes! / 1e6).toFixed(0)} MB` : '';
-        const label = { 'verify-db': 'verify (database)', export: 'export', 'verify-file': 'verify --file (export)' }[phase];
-        console.log(`  ${label!.padEnd(24)} ${fmt(r.events / r.seconds).padStart(9)} events/s  (${r.seconds.toFixed(2)} s, peak RSS ${fmt(r.maxRssMb)} MB${extra})${r.ok ? '' : '  NOT INTACT'}`);
+        const label = {
+          'verify-db': 'verify (database)',
+          'verify-db-node': 'verify (columns in Node)',
+          export: 'export',
+          'verify-file': 'verify --file (export)',
+        }[phase];
+        console.log(
+          `  ${label!.padEnd(24)} ${fmt(r.events / r.seconds).padStart(9)} events/s  (${r.seconds.toFixed(2)} s, ` +
+            `Node CPU ${r.cpuUsPerEvent.toFixed(1)} µs/event, peak RSS ${fmt(r.maxRssMb)} MB${extra})${r.ok ? '' : '  NOT INTACT'}`,
+        );
+        if (r.note) console.log(`${''.padEnd(27)}${r.note}`);
       }
       db = await open(target);
       await db.close();

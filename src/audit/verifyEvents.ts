@@ -1,6 +1,8 @@
 import { columnsAgree, hashHex } from './agreement';
 import { canonicalJson, sha256Hex } from './canonical';
-import { EXPORT_NAME_OF_FIELD, isAttributable, type ExportLine } from './exportFormat';
+import { canonicalTextOf } from './canonicalFast';
+import { EXPORT_NAME_OF_FIELD, isAttributable } from './exportFormat';
+import type { CheckedEvent, VerifyEvent } from './source';
 import { canonicalFields } from './trail';
 import type { AuditEventRecord } from './types';
 import { show, short, type Findings } from './verifyFindings';
@@ -40,14 +42,19 @@ export class EventChecker {
     return this.streams.size;
   }
 
-  check(e: AuditEventRecord & { exported?: Partial<ExportLine> }, seq: number): void {
+  check(e: VerifyEvent, seq: number): void {
     this.checkSelf(e, seq);
     this.checkLink(e, seq);
   }
 
-  private checkSelf(e: AuditEventRecord & { exported?: Partial<ExportLine> }, seq: number): void {
+  private checkSelf(e: VerifyEvent, seq: number): void {
     const hashOk = hashHex(e.canonical) === e.hash;
-    const diffs = columnsAgree(e) ? [] : diffFields(e);
+    if ('columnsAgree' in e) {
+      if (!hashOk) this.hashOnly(e, seq);
+      return;
+    }
+    // The exact rebuild first (one string comparison); the value-by-value comparison only when it differs.
+    const diffs = canonicalTextOf(e) === e.canonical || columnsAgree(e) ? [] : diffFields(e);
     if (e.exported) {
       if (e.exported.alcoa_attributable !== isAttributable(e)) {
         diffs.push(`alcoa_attributable: the line says ${show(e.exported.alcoa_attributable)} but the actor makes it ${isAttributable(e)}`);
@@ -59,11 +66,7 @@ export class EventChecker {
     if (hashOk) {
       this.findings.add({ ...base, kind: 'edited-field', message: `edited field ${diffs.join('; ')}` });
     } else if (diffs.length === 0) {
-      this.findings.add({
-        ...base,
-        kind: 'edited-event',
-        message: `edited event: its stored hash ${short(e.hash)} is not the SHA-256 of its canonical text (${short(sha256Hex(e.canonical))}); the content and the hash no longer belong together`,
-      });
+      this.hashOnly(e, seq);
     } else {
       this.findings.add({
         ...base,
@@ -73,7 +76,16 @@ export class EventChecker {
     }
   }
 
-  private checkLink(e: AuditEventRecord, seq: number): void {
+  private hashOnly(e: Pick<CheckedEvent, 'id' | 'hash' | 'canonical'>, seq: number): void {
+    this.findings.add({
+      seq,
+      eventId: e.id,
+      kind: 'edited-event',
+      message: `edited event: its stored hash ${short(e.hash)} is not the SHA-256 of its canonical text (${short(sha256Hex(e.canonical))}); the content and the hash no longer belong together`,
+    });
+  }
+
+  private checkLink(e: VerifyEvent, seq: number): void {
     const st = this.streams.get(e.stream);
     if (!st) {
       this.streams.set(e.stream, { next: e.streamSeq + 1, hash: e.hash, seq, id: e.id });
@@ -109,7 +121,7 @@ export class EventChecker {
   }
 
   /** An event at a position the stream has passed: a hole filled late (reordered), or a second copy (inserted). */
-  private placeBehind(st: StreamState, e: AuditEventRecord, seq: number): void {
+  private placeBehind(st: StreamState, e: VerifyEvent, seq: number): void {
     const gap = st.gaps?.find((g) => g.from <= e.streamSeq && e.streamSeq <= g.to);
     if (!gap) {
       this.findings.add({

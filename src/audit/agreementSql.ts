@@ -1,0 +1,93 @@
+/**
+ * "Do the columns say what the hashed canonical text says?", asked of PostgreSQL, so that verify
+ * reads 8 small columns per event instead of decoding all 21 in node-postgres (the Dates and jsonb
+ * values alone cost more than the SHA-256).
+ *
+ * The query rebuilds the canonical text from the columns, the way canonicalJson writes it (keys
+ * sorted, no spaces, strings escaped by to_json, times as ISO-8601 with milliseconds and 'Z'),
+ * except `before` and `after`, whose key order PostgreSQL cannot reproduce cheaply: those two are
+ * cut out of the stored text and compared as jsonb values. `columns_agree` is:
+ * - true only if canonical = prefix || A || ',"before":' || B || suffix byte for byte, where prefix
+ *   and suffix are rebuilt from the columns, and A::jsonb = after and B::jsonb = before. A and B
+ *   then parse as standalone JSON values (PostgreSQL's JSON grammar is no looser than JSON.parse),
+ *   so the text is an object with exactly the 19 canonical keys and the columns' values: the check
+ *   in Node (columnsAgree) would say the same;
+ * - false or null otherwise (a difference, or a form this rebuild does not produce, such as an
+ *   object key order jsonb reorders, a timestamp with microseconds, a year outside 1000..9999).
+ *   Null and false are not findings: the caller re-reads those events' columns and lets
+ *   columnsAgree/diffFields decide and name the column, so every finding is the one Node gives.
+ * The only errors it can raise come from casting A or B (a tampered text that is not JSON, or
+ * \u0000 and lone surrogates, which jsonb refuses); the caller falls back for that batch.
+ *
+ * This trusts the server to evaluate the comparison, as verify already trusts it to return what is
+ * stored: see "What a database superuser can and cannot hide" in docs/audit-trail.md (an export
+ * checked offline does every check in Node). The SHA-256 is always computed here, in Node.
+ */
+
+const str = (col: string) => `to_json(${col})::text`;
+const strOrNull = (col: string) => `COALESCE(to_json(${col})::text, 'null')`;
+/** As JSON.stringify(date.toISOString()); null (no agreement) for forms node-postgres and toISOString may not reproduce. */
+const isoTime = (col: string) =>
+  `CASE WHEN ${col} >= '1000-01-01 00:00:00Z'::timestamptz AND ${col} < '10000-01-01 00:00:00Z'::timestamptz ` +
+  `AND date_trunc('milliseconds', ${col}) = ${col} ` +
+  `THEN '"' || to_char(${col} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') || '"' END`;
+
+/** Keys in canonicalJson's order (sorted by code unit): action, actorEmail, actorId, after, before, id, ... v. */
+const PREFIX = `'{"action":' || ${str('e.action')} || ',"actorEmail":' || ${strOrNull('e.actor_email')} || ',"actorId":' || ${str('e.actor_id')} || ',"after":'`;
+const SUFFIX = [
+  `',"id":"' || e.id::text || '"'`,
+  `',"impersonatorId":' || ${strOrNull('e.impersonator_id')}`,
+  `',"ip":' || ${strOrNull('e.ip')}`,
+  `',"jobId":' || COALESCE('"' || e.job_id::text || '"', 'null')`,
+  `',"occurredAt":' || ${isoTime('e.occurred_at')}`,
+  `',"prevHash":' || ${strOrNull('e.prev_hash')}`,
+  `',"reason":' || ${strOrNull('e.reason')}`,
+  `',"requestId":' || ${strOrNull('e.request_id')}`,
+  `',"sessionId":' || ${strOrNull('e.session_id')}`,
+  `',"stream":' || ${str('e.stream')}`,
+  `',"streamSeq":' || e.stream_seq::text`,
+  `',"tokenIssuedAt":' || CASE WHEN e.token_iat IS NULL THEN 'null' ELSE ${isoTime('e.token_iat')} END`,
+  `',"userAgent":' || ${strOrNull('e.user_agent')}`,
+  `',"v":1}'`,
+].join(' || ');
+
+/** The columns verify needs besides the agreement: what the chains, the seal and the hash use. */
+export interface AgreedRow {
+  seq: string;
+  id: string;
+  stream: string;
+  stream_seq: number;
+  canonical: string;
+  hash: string;
+  prev_hash: string | null;
+  columns_agree: boolean | null;
+}
+
+/**
+ * One batch: events with $1 < seq <= $2 in seq order, at most $3 of them (null: all). Each level
+ * computes its values once (OFFSET 0 keeps the planner from inlining them into every reference).
+ */
+export const AGREED_BATCH_SQL = `
+SELECT seq, id, stream, stream_seq, canonical, hash, prev_hash,
+  CASE WHEN canonical = (p || a || ',"before":' || b || s)
+    THEN a::jsonb = COALESCE(after, 'null'::jsonb) AND b::jsonb = COALESCE(before, 'null'::jsonb)
+  END AS columns_agree
+FROM (
+  SELECT x.*, split_part(x.rest, ',"before":', 1) AS a,
+    split_part(split_part(x.rest, ',"before":', 2), x.s, 1) AS b
+  FROM (
+    SELECT r.*, split_part(r.canonical, r.p, 2) AS rest
+    FROM (
+      SELECT e.seq, e.id, e.stream, e.stream_seq, e.canonical, e.hash, e.prev_hash, e.before, e.after,
+        ${PREFIX} AS p,
+        ${SUFFIX} AS s
+      FROM audit_events e
+      WHERE e.seq > $1 AND e.seq <= $2
+      ORDER BY e.seq
+      LIMIT $3
+    ) r
+    OFFSET 0
+  ) x
+  OFFSET 0
+) y
+ORDER BY seq`;

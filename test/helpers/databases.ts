@@ -66,6 +66,12 @@ async function ensureTemplate(): Promise<string> {
         await db.close();
       }
       await c.query(`ALTER DATABASE ${building} RENAME TO ${name}`);
+      // Templates of older migration sets are dead weight on a developer's server.
+      const stale = await c.query<{ datname: string }>(
+        "SELECT datname FROM pg_database WHERE datname LIKE 'jobledger\\_tpl\\_%' AND datname NOT LIKE '%\\_building' AND datname <> $1",
+        [name],
+      );
+      for (const { datname } of stale.rows) await c.query(`DROP DATABASE IF EXISTS ${datname}`).catch(() => undefined);
     } finally {
       await c.query('SELECT pg_advisory_unlock(4242001)');
     }

@@ -6,7 +6,7 @@
  * The query rebuilds the canonical text from the columns, the way canonicalJson writes it (keys
  * sorted, no spaces, strings escaped by to_json, times as ISO-8601 with milliseconds and 'Z'),
  * except `before` and `after`, whose key order PostgreSQL cannot reproduce cheaply: those two are
- * cut out of the stored text and compared as jsonb values. `columns_agree` is:
+ * cut out of the stored text and compared as jsonb values. `columnsAgree` is:
  * - true only if canonical = prefix || A || ',"before":' || B || suffix byte for byte, where prefix
  *   and suffix are rebuilt from the columns, and A::jsonb = after and B::jsonb = before. A and B
  *   then parse as standalone JSON values (PostgreSQL's JSON grammar is no looser than JSON.parse),
@@ -51,16 +51,19 @@ const SUFFIX = [
   `',"v":1}'`,
 ].join(' || ');
 
-/** The columns verify needs besides the agreement: what the chains, the seal and the hash use. */
+/**
+ * A row as the query returns it: named as verify's CheckedEvent (source.ts) so that node-postgres's
+ * row object is used as it is, with no second object per event.
+ */
 export interface AgreedRow {
   seq: string;
   id: string;
   stream: string;
-  stream_seq: number;
+  streamSeq: number;
   canonical: string;
   hash: string;
-  prev_hash: string | null;
-  columns_agree: boolean | null;
+  prevHash: string | null;
+  columnsAgree: boolean | null;
 }
 
 /**
@@ -68,10 +71,10 @@ export interface AgreedRow {
  * computes its values once (OFFSET 0 keeps the planner from inlining them into every reference).
  */
 export const AGREED_BATCH_SQL = `
-SELECT seq, id, stream, stream_seq, canonical, hash, prev_hash,
+SELECT seq::text AS seq, id, stream, stream_seq AS "streamSeq", canonical, hash, prev_hash AS "prevHash",
   CASE WHEN canonical = (p || a || ',"before":' || b || s)
     THEN a::jsonb = COALESCE(after, 'null'::jsonb) AND b::jsonb = COALESCE(before, 'null'::jsonb)
-  END AS columns_agree
+  END AS "columnsAgree"
 FROM (
   SELECT x.*, split_part(x.rest, ',"before":', 1) AS a,
     split_part(split_part(x.rest, ',"before":', 2), x.s, 1) AS b
@@ -90,4 +93,4 @@ FROM (
   ) x
   OFFSET 0
 ) y
-ORDER BY seq`;
+ORDER BY y.seq`;

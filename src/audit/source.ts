@@ -5,6 +5,7 @@ import type { ExportLine } from './exportFormat';
 import { keysetBatches, type FetchRange } from './keysetBatches';
 import { AUDIT_COLUMNS, auditRowToRecord } from './trail';
 import type { AuditEventRecord } from './types';
+import type { SelfCheck } from './verifySelf';
 
 /** An event whose columns the source has already found to agree with its canonical text: only what the chains use. */
 export interface CheckedEvent {
@@ -18,19 +19,19 @@ export interface CheckedEvent {
   columnsAgree: true;
 }
 
-/** What a source yields: a whole record (verify compares its columns itself), or a checked one. */
-export type VerifyEvent = (AuditEventRecord & { exported?: Partial<ExportLine> }) | CheckedEvent;
+/** An event the source has checked on its own already (an export line, in a worker thread): only the outcome. */
+export interface PrecheckedEvent {
+  seq: string;
+  id: string;
+  stream: string;
+  streamSeq: number;
+  hash: string;
+  prevHash: string | null;
+  self: SelfCheck | null;
+}
 
-const checkedEvent = (r: AgreedRow): CheckedEvent => ({
-  seq: String(r.seq),
-  id: r.id,
-  stream: r.stream,
-  streamSeq: Number(r.stream_seq),
-  canonical: r.canonical,
-  hash: r.hash,
-  prevHash: r.prev_hash ?? null,
-  columnsAgree: true,
-});
+/** What a source yields: a whole record (verify checks it), one whose columns were checked, or one checked entirely. */
+export type VerifyEvent = (AuditEventRecord & { exported?: Partial<ExportLine> }) | CheckedEvent | PrecheckedEvent;
 
 /** A finding about the source itself (e.g. an export file that differs from its manifest). */
 export interface SourceProblem {
@@ -107,12 +108,12 @@ export function databaseSource(db: SqlClient, opts: DatabaseSourceOptions = {}):
       stats.batchesReread++;
       return full(after, upto, limit);
     }
-    if (rows.some((r) => r.columns_agree !== true)) {
+    if (rows.some((r) => r.columnsAgree !== true)) {
       stats.batchesReread++;
       return full(after, upto ?? String(rows[rows.length - 1].seq), limit);
     }
     stats.checkedInSql += rows.length;
-    return rows.map(checkedEvent);
+    return rows as CheckedEvent[]; // every columnsAgree is true
   };
   return {
     describe: 'database',

@@ -1,20 +1,23 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { keyIdOf } from './checkpointKey';
 import { checkpointFromJson } from './checkpointRecord';
-import { fromExportLine, type ExportLine, type ExportManifest, type ExportManifestFile } from './exportFormat';
-import { VERIFY_BATCH, type AuditSource, type SourceProblem } from './source';
-import type { AuditEventRecord } from './types';
+import type { ExportManifest, ExportManifestFile } from './exportFormat';
+import { inlineLineChecker, workerLineChecker, type LineChecker } from './lineCheckers';
+import { VERIFY_BATCH, type AuditSource, type PrecheckedEvent, type SourceProblem } from './source';
 
-type Event = ReturnType<typeof fromExportLine>;
+/** Lines sent to be checked at a time. */
+const JOB_LINES = 1000;
 
 /**
  * One day file read in chunks and split into lines here (no per-line promise), hashing the raw
- * bytes as they pass so the manifest can be checked too.
+ * bytes as they pass so the manifest can be checked too. The lines are parsed and checked in
+ * batches by a LineChecker (worker threads, or inline), a few batches ahead of the merge.
  */
 class DayReader {
-  head: Event | null = null;
+  head: PrecheckedEvent | null = null;
   private chunks: AsyncIterator<Buffer>;
   private lines: string[] = [];
   private next = 0;
@@ -23,18 +26,26 @@ class DayReader {
   private hash = createHash('sha256');
   private count = 0;
   private lineNo = 0;
+  private jobs: { lineNos: number[]; events: Promise<(PrecheckedEvent | null)[]> }[] = [];
+  private current: { lineNos: number[]; events: (PrecheckedEvent | null)[] } = { lineNos: [], events: [] };
+  private at = 0;
 
-  private constructor(readonly file: ExportManifestFile, input: fs.ReadStream, private readonly problems: SourceProblem[]) {
+  private constructor(
+    readonly file: ExportManifestFile,
+    input: fs.ReadStream,
+    private readonly problems: SourceProblem[],
+    private readonly checker: LineChecker,
+  ) {
     this.chunks = input[Symbol.asyncIterator]();
   }
 
-  static async open(dir: string, file: ExportManifestFile, problems: SourceProblem[]): Promise<DayReader | null> {
+  static async open(dir: string, file: ExportManifestFile, problems: SourceProblem[], checker: LineChecker): Promise<DayReader | null> {
     const full = path.join(dir, path.basename(file.name));
     if (!fs.existsSync(full)) {
       problems.push({ message: `altered export: ${file.name} is listed in the manifest but missing` });
       return null;
     }
-    const r = new DayReader(file, fs.createReadStream(full, { highWaterMark: 1 << 20 }), problems);
+    const r = new DayReader(file, fs.createReadStream(full, { highWaterMark: 1 << 20 }), problems, checker);
     await r.advance();
     return r;
   }
@@ -65,23 +76,45 @@ class DayReader {
     return true;
   }
 
-  async advance(): Promise<void> {
-    for (;;) {
-      if (!(await this.fill())) {
-        this.head = null;
-        this.finish();
-        return;
-      }
+  /** Sends the next batch of non-blank lines to be checked; false at the end of the file. */
+  private async dispatch(): Promise<boolean> {
+    const lines: string[] = [];
+    const lineNos: number[] = [];
+    while (lines.length < JOB_LINES && (await this.fill())) {
       const line = this.lines[this.next++];
       this.lineNo++;
       if (!line.trim()) continue;
       this.count++;
-      try {
-        this.head = fromExportLine(JSON.parse(line) as Partial<ExportLine>);
-        return;
-      } catch {
-        this.problems.push({ message: `altered export: ${this.file.name} line ${this.lineNo} is not valid JSON (its event counts as missing)` });
+      lines.push(line);
+      lineNos.push(this.lineNo);
+    }
+    if (!lines.length) return false;
+    const events = this.checker.check(lines);
+    events.catch(() => undefined); // awaited in order by advance(); never left unhandled if the merge stops early
+    this.jobs.push({ lineNos, events });
+    return true;
+  }
+
+  async advance(): Promise<void> {
+    for (;;) {
+      while (this.at < this.current.events.length) {
+        const e = this.current.events[this.at];
+        const lineNo = this.current.lineNos[this.at++];
+        if (e) {
+          this.head = e;
+          return;
+        }
+        this.problems.push({ message: `altered export: ${this.file.name} line ${lineNo} is not valid JSON (its event counts as missing)` });
       }
+      while (this.jobs.length < this.checker.depth && (await this.dispatch()));
+      const job = this.jobs.shift();
+      if (!job) {
+        this.head = null;
+        this.finish();
+        return;
+      }
+      this.current = { lineNos: job.lineNos, events: await job.events };
+      this.at = 0;
     }
   }
 
@@ -95,12 +128,24 @@ class DayReader {
   }
 }
 
+export interface ExportSourceOptions {
+  batchSize?: number;
+  /**
+   * Worker threads that parse and check the lines (0: on this thread). 'auto' (the default): up to
+   * 4, one per CPU, for an export of 20,000 lines or more; below that, starting them costs more.
+   */
+  workers?: number | 'auto';
+}
+
+const WORKERS_FROM_LINES = 20_000;
+
 /**
  * An export directory as a verify source. Day files are merged by seq (an event near midnight can
  * sit in the next day's file with a lower seq than the previous day's last); a file is opened only
  * when the merge reaches its first seq, so memory stays flat however many days there are.
  */
-export function exportDirectorySource(dir: string, batchSize = VERIFY_BATCH): AuditSource {
+export function exportDirectorySource(dir: string, opts: ExportSourceOptions = {}): AuditSource {
+  const batchSize = opts.batchSize ?? VERIFY_BATCH;
   const manifestPath = path.join(dir, 'manifest.json');
   if (!fs.existsSync(manifestPath)) throw new Error(`${manifestPath} not found: pass the directory written by \`npm run audit -- export\`.`);
   const manifest = JSON.parse(fs.readFileSync(manifestPath, 'utf8')) as ExportManifest;
@@ -120,28 +165,35 @@ export function exportDirectorySource(dir: string, batchSize = VERIFY_BATCH): Au
       return k.pem;
     },
     async *events() {
-      const pending = [...(manifest.files ?? [])].sort((a, b) => a.first_seq - b.first_seq);
-      const active: DayReader[] = [];
-      const minHead = () => active.reduce((m, r) => Math.min(m, Number(r.head!.seq)), Infinity);
-      let batch: AuditEventRecord[] = [];
-      for (;;) {
-        while (pending.length && (active.length === 0 || pending[0].first_seq <= minHead())) {
-          const r = await DayReader.open(dir, pending.shift()!, problems);
-          if (r?.head) active.push(r);
+      const lines = (manifest.files ?? []).reduce((n, f) => n + (Number(f.lines) || 0), 0);
+      const workers = opts.workers === undefined || opts.workers === 'auto' ? (lines >= WORKERS_FROM_LINES ? Math.min(4, os.availableParallelism()) : 0) : opts.workers;
+      const checker = workers > 0 ? workerLineChecker(workers) : inlineLineChecker();
+      try {
+        const pending = [...(manifest.files ?? [])].sort((a, b) => a.first_seq - b.first_seq);
+        const active: DayReader[] = [];
+        const minHead = () => active.reduce((m, r) => Math.min(m, Number(r.head!.seq)), Infinity);
+        let batch: PrecheckedEvent[] = [];
+        for (;;) {
+          while (pending.length && (active.length === 0 || pending[0].first_seq <= minHead())) {
+            const r = await DayReader.open(dir, pending.shift()!, problems, checker);
+            if (r?.head) active.push(r);
+          }
+          if (!active.length) break;
+          let best = 0;
+          for (let i = 1; i < active.length; i++) if (Number(active[i].head!.seq) < Number(active[best].head!.seq)) best = i;
+          const r = active[best];
+          batch.push(r.head!);
+          await r.advance();
+          if (!r.head) active.splice(best, 1);
+          if (batch.length >= batchSize) {
+            yield batch;
+            batch = [];
+          }
         }
-        if (!active.length) break;
-        let best = 0;
-        for (let i = 1; i < active.length; i++) if (Number(active[i].head!.seq) < Number(active[best].head!.seq)) best = i;
-        const r = active[best];
-        batch.push(r.head!);
-        await r.advance();
-        if (!r.head) active.splice(best, 1);
-        if (batch.length >= batchSize) {
-          yield batch;
-          batch = [];
-        }
+        if (batch.length) yield batch;
+      } finally {
+        await checker.close();
       }
-      if (batch.length) yield batch;
     },
     problems: async () => problems,
   };

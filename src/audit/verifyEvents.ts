@@ -1,11 +1,7 @@
-import { columnsAgree, hashHex } from './agreement';
-import { canonicalJson, sha256Hex } from './canonical';
-import { canonicalTextOf } from './canonicalFast';
-import { EXPORT_NAME_OF_FIELD, isAttributable } from './exportFormat';
-import type { CheckedEvent, VerifyEvent } from './source';
-import { canonicalFields } from './trail';
-import type { AuditEventRecord } from './types';
-import { show, short, type Findings } from './verifyFindings';
+import { hashHex } from './agreement';
+import type { VerifyEvent } from './source';
+import { short, type Findings } from './verifyFindings';
+import { selfCheck, selfFinding, type SelfCheck } from './verifySelf';
 
 interface Gap {
   from: number;
@@ -47,42 +43,15 @@ export class EventChecker {
     this.checkLink(e, seq);
   }
 
+  /** The event on its own: its hash, and its columns against its hashed text (done by the source when it says so). */
   private checkSelf(e: VerifyEvent, seq: number): void {
-    const hashOk = hashHex(e.canonical) === e.hash;
-    if ('columnsAgree' in e) {
-      if (!hashOk) this.hashOnly(e, seq);
-      return;
-    }
-    // The exact rebuild first (one string comparison); the value-by-value comparison only when it differs.
-    const diffs = canonicalTextOf(e) === e.canonical || columnsAgree(e) ? [] : diffFields(e);
-    if (e.exported) {
-      if (e.exported.alcoa_attributable !== isAttributable(e)) {
-        diffs.push(`alcoa_attributable: the line says ${show(e.exported.alcoa_attributable)} but the actor makes it ${isAttributable(e)}`);
-      }
-      if (e.exported.alcoa_contemporaneous !== true) diffs.push(`alcoa_contemporaneous: the line says ${show(e.exported.alcoa_contemporaneous)}`);
-    }
-    if (hashOk && diffs.length === 0) return;
-    const base = { seq, eventId: e.id };
-    if (hashOk) {
-      this.findings.add({ ...base, kind: 'edited-field', message: `edited field ${diffs.join('; ')}` });
-    } else if (diffs.length === 0) {
-      this.hashOnly(e, seq);
-    } else {
-      this.findings.add({
-        ...base,
-        kind: 'edited-event',
-        message: `edited event: its canonical text no longer matches its hash, and differs from the columns in ${diffs.join('; ')}`,
-      });
-    }
-  }
-
-  private hashOnly(e: Pick<CheckedEvent, 'id' | 'hash' | 'canonical'>, seq: number): void {
-    this.findings.add({
-      seq,
-      eventId: e.id,
-      kind: 'edited-event',
-      message: `edited event: its stored hash ${short(e.hash)} is not the SHA-256 of its canonical text (${short(sha256Hex(e.canonical))}); the content and the hash no longer belong together`,
-    });
+    let self: SelfCheck | null;
+    if ('self' in e) self = e.self;
+    else if ('columnsAgree' in e) {
+      const computedHash = hashHex(e.canonical);
+      self = computedHash === e.hash ? null : { hashOk: false, diffs: [], computedHash };
+    } else self = selfCheck(e);
+    if (self) this.findings.add(selfFinding(self, seq, e.id, e.hash));
   }
 
   private checkLink(e: VerifyEvent, seq: number): void {
@@ -168,36 +137,4 @@ export class EventChecker {
       }
     }
   }
-}
-
-const canonicalOrThrow = (v: unknown): string => {
-  try {
-    return canonicalJson(v);
-  } catch {
-    return '<invalid>';
-  }
-};
-
-/** Which columns disagree with the hashed canonical text, and how. */
-function diffFields(e: AuditEventRecord): string[] {
-  let hashed: Record<string, unknown>;
-  try {
-    hashed = JSON.parse(e.canonical);
-  } catch {
-    return ['canonical: it is not valid JSON'];
-  }
-  let fields: Record<string, unknown>;
-  try {
-    fields = canonicalFields(e);
-  } catch {
-    return ['columns: they cannot be serialised'];
-  }
-  const out: string[] = [];
-  for (const key of new Set([...Object.keys(fields), ...Object.keys(hashed ?? {})])) {
-    const column = fields[key];
-    if (canonicalOrThrow(column) === canonicalOrThrow(hashed?.[key])) continue;
-    const shown = column instanceof Date && !Number.isNaN(column.getTime()) ? column.toISOString() : column;
-    out.push(`${EXPORT_NAME_OF_FIELD[key] ?? key}: the column says ${show(shown)} but the hashed canonical text says ${show(hashed?.[key])}`);
-  }
-  return out.length ? out : ['canonical: it is not in canonical form'];
 }

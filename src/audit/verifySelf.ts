@@ -1,0 +1,99 @@
+import { columnsAgree, hashHex } from './agreement';
+import { canonicalJson } from './canonical';
+import { canonicalTextOf } from './canonicalFast';
+import { EXPORT_NAME_OF_FIELD, fromExportLine, isAttributable, type ExportLine } from './exportFormat';
+import type { PrecheckedEvent } from './source';
+import { canonicalFields } from './trail';
+import type { AuditEventRecord } from './types';
+import { show, short, type Finding } from './verifyFindings';
+
+/** What is wrong with one event on its own; null when nothing is. Plain data: it crosses to and from worker threads. */
+export interface SelfCheck {
+  hashOk: boolean;
+  /** The columns (or export fields) that disagree with the hashed canonical text, described. */
+  diffs: string[];
+  /** SHA-256 of the canonical text as stored. */
+  computedHash: string;
+}
+
+/**
+ * The hash over the stored canonical text, and every column against that text: first the exact
+ * rebuild (one string comparison), the value-by-value comparison only when it differs, and the
+ * description of each difference only when there is one. An export line's ALCOA flags too.
+ */
+export function selfCheck(e: AuditEventRecord & { exported?: Partial<ExportLine> }): SelfCheck | null {
+  const computedHash = hashHex(e.canonical);
+  const hashOk = computedHash === e.hash;
+  const diffs = canonicalTextOf(e) === e.canonical || columnsAgree(e) ? [] : diffFields(e);
+  if (e.exported) {
+    if (e.exported.alcoa_attributable !== isAttributable(e)) {
+      diffs.push(`alcoa_attributable: the line says ${show(e.exported.alcoa_attributable)} but the actor makes it ${isAttributable(e)}`);
+    }
+    if (e.exported.alcoa_contemporaneous !== true) diffs.push(`alcoa_contemporaneous: the line says ${show(e.exported.alcoa_contemporaneous)}`);
+  }
+  return hashOk && diffs.length === 0 ? null : { hashOk, diffs, computedHash };
+}
+
+export function selfFinding(c: SelfCheck, seq: number, eventId: string, hash: string): Omit<Finding, 'touches'> {
+  if (c.hashOk) return { seq, eventId, kind: 'edited-field', message: `edited field ${c.diffs.join('; ')}` };
+  if (c.diffs.length === 0) {
+    return {
+      seq,
+      eventId,
+      kind: 'edited-event',
+      message: `edited event: its stored hash ${short(hash)} is not the SHA-256 of its canonical text (${short(c.computedHash)}); the content and the hash no longer belong together`,
+    };
+  }
+  return {
+    seq,
+    eventId,
+    kind: 'edited-event',
+    message: `edited event: its canonical text no longer matches its hash, and differs from the columns in ${c.diffs.join('; ')}`,
+  };
+}
+
+/**
+ * One export line, parsed and checked on its own; null when it is not a JSON object of an event
+ * (the caller reports the line). What the chains and the seal need comes back, not the text.
+ */
+export function checkExportLine(line: string): PrecheckedEvent | null {
+  let e: ReturnType<typeof fromExportLine>;
+  try {
+    e = fromExportLine(JSON.parse(line) as Partial<ExportLine>);
+  } catch {
+    return null;
+  }
+  return { seq: e.seq, id: e.id, stream: e.stream, streamSeq: e.streamSeq, hash: e.hash, prevHash: e.prevHash, self: selfCheck(e) };
+}
+
+const canonicalOrThrow = (v: unknown): string => {
+  try {
+    return canonicalJson(v);
+  } catch {
+    return '<invalid>';
+  }
+};
+
+/** Which columns disagree with the hashed canonical text, and how. */
+function diffFields(e: AuditEventRecord): string[] {
+  let hashed: Record<string, unknown>;
+  try {
+    hashed = JSON.parse(e.canonical);
+  } catch {
+    return ['canonical: it is not valid JSON'];
+  }
+  let fields: Record<string, unknown>;
+  try {
+    fields = canonicalFields(e);
+  } catch {
+    return ['columns: they cannot be serialised'];
+  }
+  const out: string[] = [];
+  for (const key of new Set([...Object.keys(fields), ...Object.keys(hashed ?? {})])) {
+    const column = fields[key];
+    if (canonicalOrThrow(column) === canonicalOrThrow(hashed?.[key])) continue;
+    const shown = column instanceof Date && !Number.isNaN(column.getTime()) ? column.toISOString() : column;
+    out.push(`${EXPORT_NAME_OF_FIELD[key] ?? key}: the column says ${show(shown)} but the hashed canonical text says ${show(hashed?.[key])}`);
+  }
+  return out.length ? out : ['canonical: it is not in canonical form'];
+}

@@ -9,7 +9,7 @@ import { exportDirectorySource } from '../src/audit/sourceFile';
 import { appendEvent } from '../src/audit/trail';
 import { verifyAuditTrail, type VerifyReport } from '../src/audit/verify';
 import type { SqlClient } from '../src/store/database';
-import { ALICE, eventAt, insertRaw, newSigner, seedTrail, underAttack, type SeededTrail } from './helpers/auditFixture';
+import { ALICE, eventAt, forged, insertRaw, newSigner, seedTrail, underAttack, type SeededTrail } from './helpers/auditFixture';
 import { openStore, type StoreUnderTest } from './helpers/databases';
 import { describeStore, STORE_KINDS } from './helpers/stores';
 
@@ -188,6 +188,17 @@ for (const kind of STORE_KINDS) {
       for (const [kind, attack] of attacks) expect((await threeWays(attack, { workers: kind === 'reordered-event' })).first?.kind).toBe(kind);
       const cut = await threeWays((tx) => tx.query('DELETE FROM audit_events WHERE seq >= 10').then(), { offline: false });
       expect(cut.first).toMatchObject({ kind: 'truncated-tail', seq: 10 });
+    });
+
+    test('an event forced below seq 1 (OVERRIDING SYSTEM VALUE) is read and reported as inserted, not skipped', async () => {
+      const head = await eventAt(store.db, job('A'), 3);
+      for (const seq of [0, -(2 ** 53)]) {
+        const fake = forged(head, { action: 'job.cancelled', reason: 'Never happened' });
+        // The export covers the sealed range, from seq 1: it does not carry this row at all.
+        const r = await threeWays((tx) => insertRaw(tx, fake, seq).then(() => undefined), { offline: false });
+        expect(r.first).toMatchObject({ kind: 'inserted-event', seq, eventId: fake.id });
+        expect(r.first!.message).toBe(`inserted event: seq ${seq} is below 1, where sequence numbers start; no event is ever given it`);
+      }
     });
   });
 }

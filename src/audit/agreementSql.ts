@@ -67,8 +67,9 @@ export interface AgreedRow {
 }
 
 /**
- * One batch: events with $1 < seq <= $2 in seq order, at most $3 of them (null: all). Each level
- * computes its values once (OFFSET 0 keeps the planner from inlining them into every reference).
+ * One batch: events with $1 < seq <= $2 in seq order ($1 null: no lower bound), at most $3 of them
+ * (null: all). Each level computes its values once (OFFSET 0 keeps the planner from inlining them
+ * into every reference).
  */
 export const AGREED_BATCH_SQL = `
 SELECT seq::text AS seq, id, stream, stream_seq AS "streamSeq", canonical, hash, prev_hash AS "prevHash",
@@ -85,7 +86,7 @@ FROM (
         ${PREFIX} AS p,
         ${SUFFIX} AS s
       FROM audit_events e
-      WHERE e.seq > $1 AND e.seq <= $2
+      WHERE ($1::bigint IS NULL OR e.seq > $1) AND e.seq <= $2
       ORDER BY e.seq
       LIMIT $3
     ) r

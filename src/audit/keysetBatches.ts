@@ -10,13 +10,16 @@ const CHUNK = 64;
 const BOUNDARIES_SQL = `
 SELECT seq FROM (
   SELECT seq, row_number() OVER (ORDER BY seq) AS n
-  FROM (SELECT seq FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2) s
+  FROM (SELECT seq FROM audit_events WHERE ($1::bigint IS NULL OR seq > $1) ORDER BY seq LIMIT $2) s
 ) w
 WHERE n % $3 = 0
 ORDER BY seq`;
 
-/** Rows with seq in (after, upto], or with no upper bound the next `limit` rows after `after`. */
-export type FetchRange<T> = (after: string, upto: string | null, limit: number) => Promise<T[]>;
+/**
+ * Rows with seq in (after, upto], or with no upper bound the next `limit` rows after `after`;
+ * `after` null: from the lowest seq there is (a row forced below 1 is read, and reported, too).
+ */
+export type FetchRange<T> = (after: string | null, upto: string | null, limit: number) => Promise<T[]>;
 
 /**
  * Events in seq order, in batches of about `size`, with `lanes` batches in flight while the caller
@@ -27,9 +30,14 @@ export type FetchRange<T> = (after: string, upto: string | null, limit: number) 
  * the last full batch (including events appended while this runs) is read by plain keyset batches
  * until one comes back short, as a single reader would.
  */
-export async function* keysetBatches<T extends { seq: string }>(db: SqlClient, size: number, lanes: number, fetch: FetchRange<T>): AsyncGenerator<T[]> {
+export async function* keysetBatches<T extends { seq: string }>(
+  db: SqlClient,
+  size: number,
+  lanes: number,
+  fetch: FetchRange<T>,
+): AsyncGenerator<T[]> {
   const inFlight: Promise<T[]>[] = [];
-  let after = '0';
+  let after: string | null = null;
   let bounds: string[] = [];
   let lastChunk = false;
   const topUp = async (want: number) => {

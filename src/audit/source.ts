@@ -91,7 +91,7 @@ export function databaseSource(db: SqlClient, opts: DatabaseSourceOptions = {}):
   const lanes = inTransaction ? 0 : (opts.lanes ?? ((db as Database).kind === 'postgres' ? 2 : 1));
   const range = (upto: string | null, limit: number) => [upto ?? MAX_SEQ, upto === null ? limit : null];
   const full: FetchRange<VerifyEvent> = async (after, upto, limit) => {
-    const res = await db.query(`SELECT ${AUDIT_COLUMNS} FROM audit_events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3`, [after, ...range(upto, limit)]);
+    const res = await db.query(`SELECT ${AUDIT_COLUMNS} FROM audit_events WHERE ($1::bigint IS NULL OR seq > $1) AND seq <= $2 ORDER BY seq LIMIT $3`, [after, ...range(upto, limit)]);
     stats.checkedInNode += res.rows.length;
     return res.rows.map(auditRowToRecord);
   };

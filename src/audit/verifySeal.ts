@@ -54,6 +54,11 @@ export class SealChecker {
   }
 
   event(seq: number, id: string, hash: string): void {
+    if (seq < 1) {
+      // Identity values start at 1: only a row written with OVERRIDING SYSTEM VALUE sits here.
+      this.findings.add({ kind: 'inserted-event', seq, eventId: id, message: `inserted event: seq ${seq} is below 1, where sequence numbers start; no event is ever given it` });
+      return;
+    }
     if (seq <= this.lastSeq) {
       this.findings.add({
         kind: seq === this.lastSeq ? 'inserted-event' : 'reordered-event',

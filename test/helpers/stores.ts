@@ -10,6 +10,7 @@ export const pgSkipReason = (): string | undefined => process.env.JOBLEDGER_PG_S
 
 export function describeStore(kind: StoreKind, fn: () => void): void {
   const reason = kind === 'postgres' ? pgSkipReason() : undefined;
+  // Skipped only when globalSetup could not reach PostgreSQL; the reason is in the suite name.
   if (reason) describe.skip(`${kind} store (SKIPPED: ${reason})`, fn);
   else describe(`${kind} store`, fn);
 }

@@ -1,3 +1,5 @@
+import type { CheckedEvent } from './source';
+
 /**
  * "Do the columns say what the hashed canonical text says?", asked of PostgreSQL, so that verify
  * reads 8 small columns per event instead of decoding all 21 in node-postgres (the Dates and jsonb
@@ -55,16 +57,7 @@ const SUFFIX = [
  * A row as the query returns it: named as verify's CheckedEvent (source.ts) so that node-postgres's
  * row object is used as it is, with no second object per event.
  */
-export interface AgreedRow {
-  seq: string;
-  id: string;
-  stream: string;
-  streamSeq: number;
-  canonical: string;
-  hash: string;
-  prevHash: string | null;
-  columnsAgree: boolean | null;
-}
+export type AgreedRow = Omit<CheckedEvent, 'columnsAgree'> & { columnsAgree: boolean | null };
 
 /**
  * One batch: events with $1 < seq <= $2 in seq order ($1 null: no lower bound), at most $3 of them

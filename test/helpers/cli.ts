@@ -1,3 +1,4 @@
+import { isolatedEnv } from './processes';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 
@@ -17,16 +18,7 @@ export interface CliResult {
  * wrongly kept running (e.g. `serve` that did not refuse), so that test fails instead of hanging.
  */
 export function runCli(args: string[], env: Record<string, string>): Promise<CliResult> {
-  const fullEnv = {
-    PATH: process.env.PATH ?? '',
-    HOME: process.env.HOME ?? '',
-    CLERK_TELEMETRY_DISABLED: '1',
-    CLERK_JWT_KEY: '',
-    CLERK_SECRET_KEY: '',
-    CLERK_ISSUER: '',
-    CLERK_AUTHORIZED_PARTIES: '',
-    ...env,
-  };
+  const fullEnv = isolatedEnv(env);
   return new Promise((resolve) => {
     execFile(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['src/cli.ts', ...args], { cwd: ROOT, env: fullEnv, timeout: 25_000 }, (err, stdout, stderr) => {
       const e = err as (Error & { code?: number | string; signal?: NodeJS.Signals }) | null;

@@ -15,7 +15,7 @@ export const ROOT = path.resolve(__dirname, '..', '..');
 const NODE_ARGS = ['--import', 'tsx', 'src/cli.ts'];
 
 /** Exactly these variables (plus PATH/HOME): nothing from the developer's shell or .env leaks in. */
-function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
+export function isolatedEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   return {
     PATH: process.env.PATH ?? '',
     HOME: process.env.HOME ?? '',
@@ -24,10 +24,11 @@ function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
     CLERK_SECRET_KEY: '',
     CLERK_ISSUER: '',
     CLERK_AUTHORIZED_PARTIES: '',
-    NODE_ENV: 'test',
     ...env,
   };
 }
+
+const childEnv = (env: Record<string, string>): NodeJS.ProcessEnv => isolatedEnv({ NODE_ENV: 'test', ...env });
 
 const live = new Set<ChildProcess>();
 

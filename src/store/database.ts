@@ -11,6 +11,12 @@ export interface SqlClient {
   query<R = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>>;
   /** Runs a script of several statements without parameters (migrations). */
   exec(script: string): Promise<void>;
+  /**
+   * Runs `COPY (...) TO STDOUT` and resolves to all its output, in a SharedArrayBuffer (PostgreSQL
+   * only: PGlite has no COPY to a client). For reads of a bounded size that must skip per-row
+   * driver work (audit verify). `into`: a buffer to reuse; `sizeHint`: else, the size to start with.
+   */
+  copyOut?(sql: string, opts?: { sizeHint?: number; into?: Buffer }): Promise<Buffer>;
 }
 
 export type Notification = (payload: string) => void;

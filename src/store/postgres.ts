@@ -1,8 +1,11 @@
 import pg from 'pg';
+import { CopyOut, type CopyOutOptions } from './copyOut';
 import type { Database, QueryResult, SqlClient } from './database';
 
 // int8 (bigint) as string is node-postgres's default and keeps sequence numbers exact; we only
 // change it for count(*) style results in SQL with ::int casts.
+
+const copyOn = (conn: pg.PoolClient, sql: string, opts?: CopyOutOptions): Promise<Buffer> => conn.query(new CopyOut(sql, opts)).done;
 
 const wrap = (q: pg.Pool | pg.PoolClient): SqlClient => ({
   async query<R>(text: string, params: readonly unknown[] = []): Promise<QueryResult<R>> {
@@ -11,6 +14,15 @@ const wrap = (q: pg.Pool | pg.PoolClient): SqlClient => ({
   },
   async exec(script: string): Promise<void> {
     await q.query(script); // no parameters: the simple query protocol runs every statement
+  },
+  async copyOut(sql: string, opts?: CopyOutOptions): Promise<Buffer> {
+    if (!(q instanceof pg.Pool)) return copyOn(q, sql, opts); // a transaction's own connection
+    const conn = await q.connect();
+    try {
+      return await copyOn(conn, sql, opts);
+    } finally {
+      conn.release();
+    }
   },
 });
 
@@ -46,6 +58,7 @@ export async function openPostgres(url: string, opts: PostgresOptions = {}): Pro
     kind: 'postgres',
     query: client.query,
     exec: client.exec,
+    copyOut: client.copyOut,
     async transaction(fn) {
       const conn = await pool.connect();
       try {

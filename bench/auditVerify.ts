@@ -1,9 +1,12 @@
 /**
  * Audit trail verify and export throughput at 100k and 1M events (PostgreSQL), or 20k and 100k
  * on embedded PGlite when PostgreSQL is unreachable (said so in the output).
- * Each measured phase runs in a child process, so its peak RSS is its own. "verify (columns in
- * Node)" is the database verify with the column comparison done in Node on all 21 columns (the
- * path verify falls back to for a batch SQL cannot vouch for), to compare with the default.
+ * Each measured phase runs in a child process, so its peak RSS is its own. The database verify
+ * runs three ways, to compare: the default (binary COPY, checked on the bytes in Node, with worker
+ * threads), the column comparison done in SQL (PGlite's way), and every column read through the
+ * driver and compared in Node (the path the other two fall back to for a batch they cannot vouch for).
+ * At 100k, "same, COPY from memory" replays the COPY output recorded by an earlier run: Node's
+ * side alone, with the database not competing for the CPUs.
  * Usage: npx tsx bench/auditVerify.ts
  *   BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres) names the server;
  *   a fresh database with a random name is created there and dropped at the end.
@@ -48,6 +51,23 @@ async function child(phase: string, target: Target, out: string, keyPem: string)
   const signer = signerFromPem(keyPem);
   // Two batches are checked side by side on two connections; a third serves the boundary probes.
   const db = phase === 'verify-file' ? null : target.kind === 'postgres' ? await openPostgres(target.url, { max: 4 }) : await open(target);
+  let verifyDb: Database | null = db;
+  if (phase === 'verify-db-replay') {
+    // Node's side alone: one verify records every COPY's output, the measured one is served from
+    // memory (the boundary probes still go to the database; they read only the index).
+    const recorded = new Map<string, Buffer>();
+    const recording: Database = { ...db!, copyOut: async (sql, o) => (recorded.set(sql, Buffer.from(await db!.copyOut!(sql, o))), recorded.get(sql)!) };
+    await verifyAuditTrail(databaseSource(recording, { columns: 'copy', workers: 0 }));
+    verifyDb = {
+      ...db!,
+      copyOut: async (sql, o) => {
+        const b = recorded.get(sql)!;
+        const into = o?.into && o.into.length >= b.length ? o.into : Buffer.from(new SharedArrayBuffer(b.length));
+        into.set(b);
+        return into.subarray(0, b.length);
+      },
+    };
+  }
   const t0 = process.hrtime.bigint();
   const cpu0 = process.cpuUsage();
   let result: Omit<PhaseResult, 'seconds' | 'maxRssMb' | 'cpuUsPerEvent'>;
@@ -56,12 +76,15 @@ async function child(phase: string, target: Target, out: string, keyPem: string)
     const bytes = m.files.reduce((s, f) => s + fs.statSync(path.join(out, f.name)).size, 0);
     result = { events: m.covered.events, ok: true, files: m.files.length, bytes };
   } else {
-    const fromDb = phase === 'verify-db' || phase === 'verify-db-node' ? databaseSource(db!, { columnsInSql: phase === 'verify-db' }) : null;
+    const columns = (
+      { 'verify-db': target.kind === 'postgres' ? 'copy' : 'sql', 'verify-db-replay': 'copy', 'verify-db-sql': 'sql', 'verify-db-node': 'node' } as const
+    )[phase as 'verify-db'];
+    const fromDb = columns ? databaseSource(verifyDb!, { columns }) : null;
     const source: AuditSource = fromDb ?? exportDirectorySource(out);
     const r = await verifyAuditTrail(source, { publicKeyPem: signer.publicKeyPem });
     if (!r.ok) console.error(r.findings.slice(0, 3));
     const s = fromDb?.stats;
-    result = { events: r.events, ok: r.ok, note: s ? `columns checked in SQL ${s.checkedInSql}, in Node ${s.checkedInNode}` : undefined };
+    result = { events: r.events, ok: r.ok, note: s ? `checked from COPY ${s.checkedInCopy}, in SQL ${s.checkedInSql}, through the driver ${s.checkedInNode}` : undefined };
   }
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const cpu = process.cpuUsage(cpu0);
@@ -145,12 +168,16 @@ async function main(): Promise<void> {
       await db.close();
       console.log(`\n${fmt(size)} events: seeded ${fmt(added)} in ${seedS.toFixed(1)} s; checkpoints sealed them in ${sealS.toFixed(2)} s (${fmt(added / sealS)} events/s)`);
       const out = path.join(tmp, `export-${size}`);
-      for (const phase of ['verify-db', 'verify-db-node', 'export', 'verify-file']) {
+      // The replay holds every COPY output in memory (~1 KB an event): at the smaller size only.
+      const replay = target.kind === 'postgres' && size === sizes[0] ? ['verify-db-replay'] : [];
+      for (const phase of ['verify-db', ...replay, 'verify-db-sql', 'verify-db-node', 'export', 'verify-file']) {
         const r = await runPhase(phase, target, out, keyPem);
         const extra = r.files ? `, ${r.files} day files, ${(r.bytes! / 1e6).toFixed(0)} MB` : '';
         const label = {
-          'verify-db': 'verify (database)',
-          'verify-db-node': 'verify (columns in Node)',
+          'verify-db': 'verify (database, COPY)',
+          'verify-db-replay': '  same, COPY from memory',
+          'verify-db-sql': 'verify (columns in SQL)',
+          'verify-db-node': 'verify (through driver)',
           export: 'export',
           'verify-file': 'verify --file (export)',
         }[phase];

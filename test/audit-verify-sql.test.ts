@@ -13,9 +13,10 @@ import { ALICE, eventAt, forged, insertRaw, newSigner, seedTrail, underAttack, t
 import { openStore, type StoreUnderTest } from './helpers/databases';
 import { describeStore, STORE_KINDS } from './helpers/stores';
 
-// The database source compares columns with the hashed text in SQL and falls back to Node for any
-// batch it cannot vouch for. Whatever was tampered with, the findings must be exactly those of
-// the all-Node comparison, and of an export of the same database verified offline.
+// The database source compares columns with the hashed text on the bytes of a binary COPY
+// (PostgreSQL) or in SQL (PGlite), and falls back to Node for any batch it cannot vouch for.
+// Whatever was tampered with, the findings must be exactly those of the all-Node comparison, and
+// of an export of the same database verified offline.
 
 const signer = newSigner();
 const pinned = { publicKeyPem: signer.publicKeyPem };
@@ -64,40 +65,55 @@ for (const kind of STORE_KINDS) {
     const job = (k: keyof SeededTrail['jobs']) => `job:${t.jobs[k]}`;
     let dirs = 0;
     /**
-     * Verifies the same (tampered) data three ways and checks they agree; returns the SQL-checked
-     * report. `offline: false` where an export cannot say the same (it carries only the
-     * checkpoints up to the last event it holds, so a cut tail is measured against an earlier one).
-     * `workers`: the export is also checked by worker threads (slow to start: they compile the
-     * TypeScript), which must say the same.
+     * Verifies the same (tampered) data every way and checks they agree: from COPY (PostgreSQL only;
+     * also with a worker thread when `workers`), in SQL, through the driver, and offline from an
+     * export. Returns the SQL-checked report, with how many batches each fast path read again.
+     * `offline: false` where an export cannot say the same (it carries only the checkpoints up to
+     * the last event it holds, so a cut tail is measured against an earlier one; it carries times
+     * to the millisecond). `workers`: the export is also checked by worker threads (slow to start:
+     * they compile the TypeScript), which must say the same.
      */
-    async function threeWays(attack: (tx: SqlClient) => Promise<void>, { offline = true, workers = false } = {}): Promise<VerifyReport & { reread: number }> {
+    async function everyWay(
+      attack: (tx: SqlClient) => Promise<void>,
+      { offline = true, workers = false } = {},
+    ): Promise<VerifyReport & { reread: number; copyReread: number | null }> {
       const dir = path.join(tmp, `export-${++dirs}`);
       return underAttack(store.db, attack, async (tx) => {
-        const sqlSource = databaseSource(tx);
+        const sqlSource = databaseSource(tx, { columns: 'sql' });
         const inSql = await verifyAuditTrail(sqlSource, pinned);
-        const inNode = await verifyAuditTrail(databaseSource(tx, { columnsInSql: false }), pinned);
+        const inNode = await verifyAuditTrail(databaseSource(tx, { columns: 'node' }), pinned);
         // The transaction is still usable after any error the SQL comparison raised.
         await expect(tx.query('SELECT count(*) FROM audit_events')).resolves.toBeTruthy();
         expect(inSql.findings).toEqual(inNode.findings);
+        let copyReread: number | null = null;
+        if (tx.copyOut) {
+          const copySource = databaseSource(tx, { columns: 'copy', workers: 0 });
+          expect((await verifyAuditTrail(copySource, pinned)).findings).toEqual(inNode.findings);
+          copyReread = copySource.stats.batchesReread;
+          if (workers) expect((await verifyAuditTrail(databaseSource(tx, { columns: 'copy', workers: 1, batchSize: 4 }), pinned)).findings).toEqual(inNode.findings);
+        }
         if (offline) {
           await exportAuditTrail(tx, { outDir: dir, publicKey: { keyId: signer.keyId, pem: signer.publicKeyPem } });
           expect((await verifyAuditTrail(exportDirectorySource(dir, { workers: 0 }), pinned)).findings).toEqual(inNode.findings);
           if (workers) expect((await verifyAuditTrail(exportDirectorySource(dir, { workers: 2 }), pinned)).findings).toEqual(inNode.findings);
         }
         expect(inSql).toMatchObject({ ok: inNode.ok, events: inNode.events, findingsTotal: inNode.findingsTotal });
-        return { ...inSql, reread: sqlSource.stats.batchesReread };
+        return { ...inSql, reread: sqlSource.stats.batchesReread, copyReread };
       });
     }
 
-    test('an intact trail, odd content included, is checked entirely in SQL and is intact three ways', async () => {
+    const fastest = kind === 'postgres' ? 'checkedInCopy' : 'checkedInSql';
+
+    test('an intact trail, odd content included, is checked entirely on the fast path and is intact every way', async () => {
       const source = databaseSource(store.db);
       const r = await verifyAuditTrail(source, pinned);
       expect(r.findings).toEqual([]);
       expect(r).toMatchObject({ ok: true, events: 17 });
-      expect(source.stats).toEqual({ checkedInSql: 17, checkedInNode: 0, batchesReread: 0 });
-      const intact = await threeWays(async () => undefined);
+      expect(source.stats).toEqual({ checkedInCopy: 0, checkedInSql: 0, checkedInNode: 0, batchesReread: 0, [fastest]: 17 });
+      const intact = await everyWay(async () => undefined, { workers: true });
       expect(intact.ok).toBe(true);
       expect(intact.reread).toBe(0);
+      expect(intact.copyReread).toBe(kind === 'postgres' ? 0 : null);
     });
 
     test('small batches over several lanes yield every event once, in order', async () => {
@@ -106,14 +122,14 @@ for (const kind of STORE_KINDS) {
       for await (const batch of source.events()) seqs.push(...batch.map((e) => Number(e.seq)));
       expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
       expect(new Set(seqs).size).toBe(17);
-      expect(source.stats.checkedInSql).toBe(17);
+      expect(source.stats[fastest]).toBe(17);
       const r = await verifyAuditTrail(databaseSource(store.db, { batchSize: 3, lanes: 2 }), pinned);
       expect(r).toMatchObject({ ok: true, events: 17, checkpointsVerified: 3 });
     });
 
     test('an edited column: edited field, named the same way by all three (and by worker threads)', async () => {
       const target = await eventAt(store.db, job('B'), 2);
-      const r = await threeWays(
+      const r = await everyWay(
         (tx) => tx.query(`UPDATE audit_events SET reason = 'Routine cleanup', after = '{"status":"CANCELLED"}' WHERE id = $1`, [target.id]).then(),
         { workers: true },
       );
@@ -122,11 +138,52 @@ for (const kind of STORE_KINDS) {
       expect(r.reread).toBe(1);
     });
 
+    // Each column the canonical text records, edited on its own (job B's cancellation: it has an
+    // actor with a session and token time, a reason, before and after).
+    test.each([
+      ['action', `action = 'job.completed'`, 'action'],
+      ['occurred_at', `occurred_at = occurred_at - interval '1 day'`, 'occurred_at (timestamp)'],
+      ['actor_id', `actor_id = 'user_mallory'`, 'actor_id (user_id)'],
+      ['actor_email', `actor_email = NULL`, 'actor_email (user_email)'],
+      ['session_id', `session_id = 'sess_forged'`, 'session_id'],
+      ['token_iat', `token_iat = token_iat + interval '1 millisecond'`, 'token_iat'],
+      ['impersonator_id', `impersonator_id = 'user_support'`, 'impersonator_id'],
+      ['job_id', `job_id = gen_random_uuid()`, 'job_id'],
+      ['reason', `reason = 'Submitted the right document'`, 'reason'],
+      ['before (a value)', `before = jsonb_set(before, '{status}', '"RUNNING"')`, 'before'],
+      ['after (a key added)', `after = after || '{"note": 1}'`, 'after'],
+      ['request_id', `request_id = 'req_other'`, 'request_id'],
+      ['ip', `ip = '10.9.9.9'`, 'ip'],
+      ['user_agent', `user_agent = 'curl/8'`, 'user_agent'],
+      ['id', `id = gen_random_uuid()`, 'id'],
+      ['stream_seq', `stream_seq = stream_seq + 10`, 'stream_seq'],
+    ])('%s edited alone: every way names that column, at that event', async (_name, set, shown) => {
+      const target = await eventAt(store.db, job('B'), 2);
+      const r = await everyWay((tx) => tx.query(`UPDATE audit_events SET ${set} WHERE seq = $1`, [target.seq]).then());
+      const atTarget = r.findings.filter((f) => f.seq === Number(target.seq) && f.kind === 'edited-field');
+      expect(atTarget).toHaveLength(1);
+      expect(atTarget[0].message).toContain(`${shown}: the column says`);
+      if (r.copyReread !== null) expect(r.copyReread).toBe(1);
+    });
+
+    test('a jsonb column rewritten in another form of the same value (2048.0 for 2048): no finding, every way, and no batch read again', async () => {
+      const target = await eventAt(store.db, job('A'), 1);
+      const after = target.after as Record<string, unknown>;
+      expect(typeof after.ursDocumentBytes).toBe('number');
+      const r = await everyWay((tx) =>
+        tx.query(`UPDATE audit_events SET after = jsonb_set(after, '{ursDocumentBytes}', ($2 || '.0')::jsonb) WHERE seq = $1`, [target.seq, String(after.ursDocumentBytes)]).then(),
+      );
+      expect(r.findings).toEqual([]);
+      expect(r.ok).toBe(true);
+      expect(r.reread).toBe(0);
+      if (r.copyReread !== null) expect(r.copyReread).toBe(0);
+    });
+
     test('canonical text that is not JSON, in the part SQL casts to jsonb: the SQL error falls back, same findings', async () => {
       const target = await eventAt(store.db, job('A'), 2);
       const broken = target.canonical.replace('"after":{', '"after":{"oops":,');
       expect(broken).not.toBe(target.canonical);
-      const r = await threeWays((tx) => setCanonical(tx, target.id, broken, true), { workers: true });
+      const r = await everyWay((tx) => setCanonical(tx, target.id, broken, true), { workers: true });
       expect(r.first).toMatchObject({ kind: 'edited-field', seq: Number(target.seq) });
       expect(r.first!.message).toContain('canonical: it is not valid JSON');
     });
@@ -138,7 +195,7 @@ for (const kind of STORE_KINDS) {
     ])('a re-hashed canonical text with %s: caught, same findings', async (_name, replacement) => {
       const target = await eventAt(store.db, job('C'), 1);
       const evil = target.canonical.replace('"after":{', replacement);
-      const r = await threeWays((tx) => setCanonical(tx, target.id, evil, true));
+      const r = await everyWay((tx) => setCanonical(tx, target.id, evil, true));
       expect(r.ok).toBe(false);
       expect(r.findings.map((f) => f.kind)).toContain('edited-field');
     });
@@ -147,7 +204,7 @@ for (const kind of STORE_KINDS) {
       const target = await eventAt(store.db, job('D'), 1);
       const parsed = JSON.parse(target.canonical) as Record<string, unknown>;
       const reordered = `{ "v": 1, ${Object.keys(parsed).filter((k) => k !== 'v').map((k) => `${JSON.stringify(k)} : ${JSON.stringify(parsed[k])}`).join(', ')} }`;
-      const r = await threeWays((tx) => setCanonical(tx, target.id, reordered, true));
+      const r = await everyWay((tx) => setCanonical(tx, target.id, reordered, true));
       expect(r.findings.map((f) => f.kind)).not.toContain('edited-field');
       // D's first event opens checkpoint #2's interval; its next link is in the unsealed tail.
       expect(r.first).toMatchObject({ kind: 'altered-interval', seq: Number(target.seq) });
@@ -158,20 +215,22 @@ for (const kind of STORE_KINDS) {
       const target = await eventAt(store.db, job('A'), 3);
       const asString = target.canonical.replace(/"streamSeq":3/, '"streamSeq":"3"');
       expect(asString).not.toBe(target.canonical);
-      const typed = await threeWays((tx) => setCanonical(tx, target.id, asString, true));
+      const typed = await everyWay((tx) => setCanonical(tx, target.id, asString, true));
       expect(typed.first).toMatchObject({ kind: 'edited-field', seq: Number(target.seq) });
       expect(typed.first!.message).toContain('stream_seq: the column says 3 but the hashed canonical text says "3"');
 
-      // node-postgres reads timestamps to the millisecond, so Node has never seen a microsecond edit.
-      const micro = await threeWays((tx) => tx.query(`UPDATE audit_events SET occurred_at = occurred_at + interval '1 microsecond' WHERE id = $1`, [target.id]).then());
-      expect(micro.findings).toEqual([]);
+      // Canonical text records milliseconds: a column finer than that was not written by appendEvent.
+      // (An export carries times to the millisecond, so offline it cannot show.)
+      const micro = await everyWay((tx) => tx.query(`UPDATE audit_events SET occurred_at = occurred_at + interval '1 microsecond' WHERE id = $1`, [target.id]).then(), { offline: false });
+      expect(micro.first).toMatchObject({ kind: 'edited-field', seq: Number(target.seq) });
+      expect(micro.first!.message).toMatch(/^edited field occurred_at \(timestamp\): the column says \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}001Z, finer than the milliseconds the hashed canonical text records/);
       expect(micro.reread).toBe(1);
-      const milli = await threeWays((tx) => tx.query(`UPDATE audit_events SET occurred_at = occurred_at + interval '1 millisecond' WHERE id = $1`, [target.id]).then());
+      const milli = await everyWay((tx) => tx.query(`UPDATE audit_events SET occurred_at = occurred_at + interval '1 millisecond' WHERE id = $1`, [target.id]).then());
       expect(milli.first).toMatchObject({ kind: 'edited-field', seq: Number(target.seq) });
       expect(milli.first!.message).toContain('occurred_at (timestamp)');
     });
 
-    test('the five tamperings of the issue give the same findings three ways', async () => {
+    test('the five tamperings of the issue give the same findings every way', async () => {
       const c2 = await eventAt(store.db, job('C'), 2);
       const [x, y] = [await eventAt(store.db, job('A'), 2), await eventAt(store.db, job('A'), 3)];
       const move = async (tx: SqlClient, moves: [typeof x, number][]) => {
@@ -185,8 +244,8 @@ for (const kind of STORE_KINDS) {
         ['deleted-event', (tx) => move(tx, [[x, Number(x.seq) + 1000]])],
         ['edited-event', (tx) => tx.query(`UPDATE audit_events SET hash = repeat('0', 64) WHERE id = $1`, [c2.id]).then()],
       ];
-      for (const [kind, attack] of attacks) expect((await threeWays(attack, { workers: kind === 'reordered-event' })).first?.kind).toBe(kind);
-      const cut = await threeWays((tx) => tx.query('DELETE FROM audit_events WHERE seq >= 10').then(), { offline: false });
+      for (const [kind, attack] of attacks) expect((await everyWay(attack, { workers: kind === 'reordered-event' })).first?.kind).toBe(kind);
+      const cut = await everyWay((tx) => tx.query('DELETE FROM audit_events WHERE seq >= 10').then(), { offline: false });
       expect(cut.first).toMatchObject({ kind: 'truncated-tail', seq: 10 });
     });
 
@@ -195,7 +254,7 @@ for (const kind of STORE_KINDS) {
       for (const seq of [0, -(2 ** 53)]) {
         const fake = forged(head, { action: 'job.cancelled', reason: 'Never happened' });
         // The export covers the sealed range, from seq 1: it does not carry this row at all.
-        const r = await threeWays((tx) => insertRaw(tx, fake, seq).then(() => undefined), { offline: false });
+        const r = await everyWay((tx) => insertRaw(tx, fake, seq).then(() => undefined), { offline: false });
         expect(r.first).toMatchObject({ kind: 'inserted-event', seq, eventId: fake.id });
         expect(r.first!.message).toBe(`inserted event: seq ${seq} is below 1, where sequence numbers start; no event is ever given it`);
       }

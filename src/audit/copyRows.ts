@@ -1,0 +1,105 @@
+import type { PrecheckedEvent } from './source';
+
+/**
+ * The audit events as PostgreSQL's binary COPY writes them: the query, the row layout, and what
+ * verify's chains need from each row. Checking the rows is copyWalk.ts's job.
+ */
+
+/** The COPY query's columns, in the order the field offsets follow. */
+export const COPY_COLUMNS =
+  'seq, id, stream, stream_seq, action, occurred_at, actor_id, actor_email, session_id, token_iat, impersonator_id, ' +
+  'job_id, reason, before, after, request_id, ip, user_agent, canonical, hash, prev_hash';
+export const FIELDS = 21;
+
+/** A binary COPY of events with after < seq <= upto (either bound may be absent), in seq order, at most `limit` rows. */
+export function copyBatchSql(after: string | null, upto: string | null, limit: number | null): string {
+  const int = (v: string) => {
+    if (!/^-?\d{1,19}$/.test(v)) throw new Error(`not an integer: ${v}`); // COPY takes no parameters: literals only
+    return v;
+  };
+  const where = [after === null ? null : `seq > ${int(after)}`, upto === null ? null : `seq <= ${int(upto)}`].filter(Boolean);
+  return (
+    `COPY (SELECT ${COPY_COLUMNS} FROM audit_events${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY seq` +
+    `${limit === null ? '' : ` LIMIT ${Math.floor(limit)}`}) TO STDOUT (FORMAT binary)`
+  );
+}
+
+/** A big-endian int32 at `p` (no bounds check: callers stay inside the buffer). Buffer's readInt32BE cost more per call. */
+export const int32 = (b: Uint8Array, p: number): number => (b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3];
+
+const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
+
+/** Each row's start offset in a binary COPY buffer. Throws on output that is not a whole binary COPY of FIELDS columns. */
+export function indexRows(buf: Buffer): Int32Array {
+  if (buf.length < 21 || buf.compare(SIGNATURE, 0, SIGNATURE.length, 0, SIGNATURE.length) !== 0) throw new Error('not binary COPY output');
+  let pos = 15 + 4 + buf.readUInt32BE(15); // signature, flags, header extension
+  let rows = new Int32Array(1024);
+  let n = 0;
+  for (;;) {
+    if (pos + 2 > buf.length) throw new Error('binary COPY output ends mid-row');
+    const fields = buf.readInt16BE(pos);
+    if (fields === -1) return rows.subarray(0, n);
+    if (fields !== FIELDS) throw new Error(`binary COPY row has ${fields} fields, not ${FIELDS}`);
+    if (n === rows.length) {
+      const more = new Int32Array(n * 2);
+      more.set(rows);
+      rows = more;
+    }
+    rows[n++] = pos;
+    pos += 2;
+    for (let i = 0; i < FIELDS; i++) {
+      if (pos + 4 > buf.length) throw new Error('binary COPY output ends mid-row');
+      const len = buf.readInt32BE(pos);
+      pos += 4 + (len > 0 ? len : 0);
+    }
+    if (pos > buf.length) throw new Error('binary COPY output ends mid-row');
+  }
+}
+
+/** The start (s) and end (e; -1 for NULL) of each field of the row at `at`. */
+export function fieldOffsets(buf: Buffer, at: number, s: Int32Array, e: Int32Array): void {
+  let pos = at + 2;
+  for (let i = 0; i < FIELDS; i++) {
+    const len = int32(buf, pos);
+    pos += 4;
+    s[i] = pos;
+    e[i] = len < 0 ? -1 : pos + len;
+    if (len > 0) pos += len;
+  }
+}
+
+/**
+ * What the chains and the seal need from each row (`self` is left null: the caller sets it from
+ * the check's verdict). Used only when the check had no doubt, so every field has the form the
+ * walk accepted.
+ */
+export function chainFields(buf: Buffer, rows: Int32Array): PrecheckedEvent[] {
+  const s = new Int32Array(FIELDS);
+  const e = new Int32Array(FIELDS);
+  const out: PrecheckedEvent[] = new Array(rows.length);
+  for (let i = 0; i < rows.length; i++) {
+    fieldOffsets(buf, rows[i], s, e);
+    out[i] = {
+      seq: seqOf(buf, s[0]),
+      id: uuidOf(buf, s[1]),
+      stream: buf.toString('utf8', s[2], e[2]),
+      streamSeq: int32(buf, s[3]),
+      hash: buf.toString('utf8', s[19], e[19]),
+      prevHash: e[20] < 0 ? null : buf.toString('utf8', s[20], e[20]),
+      self: null,
+    };
+  }
+  return out;
+}
+
+function seqOf(b: Buffer, at: number): string {
+  const hi = b.readInt32BE(at);
+  // Within ±2^53 a double is exact; beyond it (a row forced far off), read it as a BigInt.
+  if (hi >= -0x200000 && hi < 0x200000) return String(hi * 4294967296 + b.readUInt32BE(at + 4));
+  return b.readBigInt64BE(at).toString();
+}
+
+function uuidOf(b: Buffer, at: number): string {
+  const h = b.toString('hex', at, at + 16);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}

@@ -1,0 +1,71 @@
+import path from 'node:path';
+import { parentPort, Worker } from 'node:worker_threads';
+
+/** Worker threads running one module, each request answered by the worker it was sent to. */
+export interface WorkerPool<Req, Res> {
+  readonly size: number;
+  /** Sends to the next worker in turn. */
+  run(req: Req): Promise<Res>;
+  close(): Promise<void>;
+}
+
+// Runs the worker module as it is here: compiled JavaScript, or TypeScript through tsx (which the
+// worker's own loader does not inherit from `tsx src/cli.ts`).
+const BOOTSTRAP = `
+const { workerData } = require('node:worker_threads');
+if (workerData.register) require(workerData.register).register();
+require(workerData.file);`;
+
+/** `n` workers running `<name>.ts` or `<name>.js` beside this file (which calls serveRequests). */
+export function workerPool<Req, Res>(name: string, n: number): WorkerPool<Req, Res> {
+  const ext = path.extname(__filename);
+  const workerData = {
+    file: path.join(__dirname, `${name}${ext}`),
+    register: ext === '.ts' ? require.resolve('tsx/cjs/api') : null,
+  };
+  type Pending = { resolve: (v: Res) => void; reject: (e: Error) => void };
+  const workers = Array.from({ length: n }, () => {
+    const w = new Worker(BOOTSTRAP, { eval: true, workerData });
+    const pending = new Map<number, Pending>();
+    w.on('message', (m: { id: number; res?: Res; error?: string }) => {
+      const p = pending.get(m.id);
+      pending.delete(m.id);
+      if (m.error !== undefined) p?.reject(new Error(m.error));
+      else p?.resolve(m.res as Res);
+    });
+    const fail = (err: Error) => {
+      for (const p of pending.values()) p.reject(err);
+      pending.clear();
+    };
+    w.on('error', fail);
+    w.on('exit', (code) => fail(new Error(`${name} worker exited (code ${code})`)));
+    return { w, pending };
+  });
+  let next = 0;
+  let ids = 0;
+  return {
+    size: n,
+    run(req) {
+      const slot = workers[next++ % workers.length];
+      const id = ids++;
+      return new Promise((resolve, reject) => {
+        slot.pending.set(id, { resolve, reject });
+        slot.w.postMessage({ id, req });
+      });
+    },
+    async close() {
+      await Promise.all(workers.map(({ w }) => w.terminate()));
+    },
+  };
+}
+
+/** The worker side: answers each request with `handle`'s result, or its error's message. */
+export function serveRequests<Req, Res>(handle: (req: Req) => Res): void {
+  parentPort?.on('message', ({ id, req }: { id: number; req: Req }) => {
+    try {
+      parentPort!.postMessage({ id, res: handle(req) });
+    } catch (err) {
+      parentPort!.postMessage({ id, error: (err as Error).message });
+    }
+  });
+}

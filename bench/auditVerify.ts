@@ -40,6 +40,8 @@ interface PhaseResult {
   maxRssMb: number;
   /** CPU time of this process (user + system), per event: what Node spends; the rest is the database's. */
   cpuUsPerEvent: number;
+  /** CPU time of this phase's PostgreSQL backends per event, when they run on this host (read from /proc). */
+  dbCpuUsPerEvent?: number;
   ok: boolean;
   files?: number;
   bytes?: number;
@@ -50,7 +52,10 @@ interface PhaseResult {
 async function child(phase: string, target: Target, out: string, keyPem: string): Promise<void> {
   const signer = signerFromPem(keyPem);
   // Two batches are checked side by side on two connections; a third serves the boundary probes.
-  const db = phase === 'verify-file' ? null : target.kind === 'postgres' ? await openPostgres(target.url, { max: 4 }) : await open(target);
+  // Named, so that this phase's backends can be found (and their CPU time read) afterwards.
+  const appName = `jobledger-bench-${process.pid}`;
+  const url = target.kind === 'postgres' ? `${target.url}?application_name=${appName}` : '';
+  const db = phase === 'verify-file' ? null : target.kind === 'postgres' ? await openPostgres(url, { max: 4 }) : await open(target);
   let verifyDb: Database | null = db;
   if (phase === 'verify-db-replay') {
     // Node's side alone: one verify records every COPY's output, the measured one is served from
@@ -68,6 +73,7 @@ async function child(phase: string, target: Target, out: string, keyPem: string)
       },
     };
   }
+  const dbCpu0 = await backendCpuUs(db, appName);
   const t0 = process.hrtime.bigint();
   const cpu0 = process.cpuUsage();
   let result: Omit<PhaseResult, 'seconds' | 'maxRssMb' | 'cpuUsPerEvent'>;
@@ -88,10 +94,34 @@ async function child(phase: string, target: Target, out: string, keyPem: string)
   }
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const cpu = process.cpuUsage(cpu0);
+  const dbCpu = await backendCpuUs(db, appName);
   await db?.close();
   const maxRssMb = process.resourceUsage().maxRSS / 1024;
   const cpuUsPerEvent = (cpu.user + cpu.system) / Math.max(1, result.events);
-  process.stdout.write(JSON.stringify({ ...result, seconds, maxRssMb, cpuUsPerEvent }) + '\n');
+  const dbCpuUsPerEvent = dbCpu !== null && dbCpu0 !== null ? (dbCpu - dbCpu0) / Math.max(1, result.events) : undefined;
+  process.stdout.write(JSON.stringify({ ...result, seconds, maxRssMb, cpuUsPerEvent, dbCpuUsPerEvent }) + '\n');
+}
+
+/**
+ * User + system CPU time (µs) of the PostgreSQL backends named `appName`, from /proc: only when
+ * the server runs on this host (null otherwise). Backends that have not connected yet count 0.
+ */
+async function backendCpuUs(db: Database | null, appName: string): Promise<number | null> {
+  if (!db || db.kind !== 'postgres') return null;
+  const pids = (await db.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [appName])).rows;
+  const ticksPerSecond = 100; // USER_HZ: 100 on Linux
+  let total = 0;
+  for (const { pid } of pids) {
+    let stat: string;
+    try {
+      stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      return null; // not on this host, or not readable
+    }
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    total += (Number(fields[11]) + Number(fields[12])) * (1e6 / ticksPerSecond); // utime, stime
+  }
+  return total;
 }
 
 function runPhase(phase: string, target: Target, out: string, keyPem: string): Promise<PhaseResult> {
@@ -183,7 +213,7 @@ async function main(): Promise<void> {
         }[phase];
         console.log(
           `  ${label!.padEnd(24)} ${fmt(r.events / r.seconds).padStart(9)} events/s  (${r.seconds.toFixed(2)} s, ` +
-            `Node CPU ${r.cpuUsPerEvent.toFixed(1)} µs/event, peak RSS ${fmt(r.maxRssMb)} MB${extra})${r.ok ? '' : '  NOT INTACT'}`,
+            `Node CPU ${r.cpuUsPerEvent.toFixed(1)} µs/event${r.dbCpuUsPerEvent === undefined ? '' : `, database CPU ${r.dbCpuUsPerEvent.toFixed(1)} µs/event`}, peak RSS ${fmt(r.maxRssMb)} MB${extra})${r.ok ? '' : '  NOT INTACT'}`,
         );
         if (r.note) console.log(`${''.padEnd(27)}${r.note}`);
       }

@@ -90,7 +90,11 @@ for (const kind of STORE_KINDS) {
           const copySource = databaseSource(tx, { columns: 'copy', workers: 0 });
           expect((await verifyAuditTrail(copySource, pinned)).findings).toEqual(inNode.findings);
           copyReread = copySource.stats.batchesReread;
-          if (workers) expect((await verifyAuditTrail(databaseSource(tx, { columns: 'copy', workers: 1, batchSize: 4 }), pinned)).findings).toEqual(inNode.findings);
+          if (workers) {
+            const threaded = databaseSource(tx, { columns: 'copy', workers: 1, batchSize: 4 });
+            expect((await verifyAuditTrail(threaded, pinned)).findings).toEqual(inNode.findings);
+            expect(threaded.stats.checkedInWorkers).toBe(inNode.events); // every row went to the worker
+          }
         }
         if (offline) {
           await exportAuditTrail(tx, { outDir: dir, publicKey: { keyId: signer.keyId, pem: signer.publicKeyPem } });
@@ -109,7 +113,7 @@ for (const kind of STORE_KINDS) {
       const r = await verifyAuditTrail(source, pinned);
       expect(r.findings).toEqual([]);
       expect(r).toMatchObject({ ok: true, events: 17 });
-      expect(source.stats).toEqual({ checkedInCopy: 0, checkedInSql: 0, checkedInNode: 0, batchesReread: 0, [fastest]: 17 });
+      expect(source.stats).toEqual({ checkedInCopy: 0, checkedInWorkers: 0, checkedInSql: 0, checkedInNode: 0, batchesReread: 0, [fastest]: 17 });
       const intact = await everyWay(async () => undefined, { workers: true });
       expect(intact.ok).toBe(true);
       expect(intact.reread).toBe(0);

@@ -62,7 +62,7 @@ const COPY_BATCH = 2000;
 
 export interface DatabaseSource extends AuditSource {
   /** Where each event was checked against its canonical text; batches read again in full. */
-  readonly stats: { checkedInCopy: number; checkedInSql: number; checkedInNode: number; batchesReread: number };
+  readonly stats: { checkedInCopy: number; checkedInWorkers: number; checkedInSql: number; checkedInNode: number; batchesReread: number };
 }
 
 /**
@@ -129,7 +129,7 @@ function withFinerTimes(row: Record<string, unknown>): VerifyEvent {
  * abort the caller's transaction, and without read-ahead, so that nothing queued behind it fails.
  */
 export function databaseSource(db: SqlClient, opts: DatabaseSourceOptions = {}): DatabaseSource {
-  const stats = { checkedInCopy: 0, checkedInSql: 0, checkedInNode: 0, batchesReread: 0 };
+  const stats = { checkedInCopy: 0, checkedInWorkers: 0, checkedInSql: 0, checkedInNode: 0, batchesReread: 0 };
   const inTransaction = !('transaction' in db);
   const mode: ColumnCheck = opts.columns ?? (db.copyOut ? 'copy' : 'sql');
   const batchSize = opts.batchSize ?? (mode === 'copy' ? COPY_BATCH : VERIFY_BATCH);
@@ -151,11 +151,14 @@ export function databaseSource(db: SqlClient, opts: DatabaseSourceOptions = {}):
     const buf = await db.copyOut!(copyBatchSql(after, upto, upto === null ? limit : null), { sizeHint: limit * 1100, into: spare.pop() });
     const rows = indexRows(buf);
     // Worker threads take a while to start: worth it only for a trail of more than one batch.
-    if (checker.workers === 0 && workerCount > 0 && (!autoWorkers || rows.length === batchSize)) checker = workerRowChecker(workerCount);
+    if (checker.workers === 0 && workerCount > 0 && (!autoWorkers || rows.length === batchSize)) {
+      checker = workerRowChecker(workerCount, { waitForStart: !autoWorkers });
+    }
     const verdict = checker.check(buf, rows);
     const events = chainFields(buf, rows); // meanwhile, on this thread
     const { doubt, mismatched } = await verdict;
-    spare.push(Buffer.from(buf.buffer)); // nothing refers to it now: the events hold copies
+    // Nothing refers to it now (the events hold copies). Only a buffer CopyOut made is ours to reuse.
+    if (buf.buffer instanceof SharedArrayBuffer) spare.push(Buffer.from(buf.buffer));
     if (doubt) {
       stats.batchesReread++;
       return full(after, upto, limit);
@@ -194,6 +197,7 @@ export function databaseSource(db: SqlClient, opts: DatabaseSourceOptions = {}):
       try {
         yield* keysetBatches(db, batchSize, lanes, (after, upto, limit) => (mode === 'copy' ? copied : sqlCheck ? agreed : full)(after, upto, limit));
       } finally {
+        stats.checkedInWorkers = checker.checkedInWorkers;
         await checker.close();
         checker = inlineRowChecker();
         // Never masks the error that ended the loop (if the transaction is broken, that error says why).

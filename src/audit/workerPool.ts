@@ -4,6 +4,9 @@ import { parentPort, Worker } from 'node:worker_threads';
 /** Worker threads running one module, each request answered by the worker it was sent to. */
 export interface WorkerPool<Req, Res> {
   readonly size: number;
+  /** Every worker has loaded its module and is serving (they take tens of milliseconds to start). */
+  ready(): boolean;
+  readonly started: Promise<void>;
   /** Sends to the next worker in turn. */
   run(req: Req): Promise<Res>;
   close(): Promise<void>;
@@ -24,10 +27,17 @@ export function workerPool<Req, Res>(name: string, n: number): WorkerPool<Req, R
     register: ext === '.ts' ? require.resolve('tsx/cjs/api') : null,
   };
   type Pending = { resolve: (v: Res) => void; reject: (e: Error) => void };
+  let started = 0;
+  let allStarted!: () => void;
+  const startedPromise = new Promise<void>((resolve) => (allStarted = resolve));
   const workers = Array.from({ length: n }, () => {
     const w = new Worker(BOOTSTRAP, { eval: true, workerData });
     const pending = new Map<number, Pending>();
-    w.on('message', (m: { id: number; res?: Res; error?: string }) => {
+    w.on('message', (m: { id: number; res?: Res; error?: string; ready?: true }) => {
+      if (m.ready) {
+        if (++started === n) allStarted();
+        return;
+      }
       const p = pending.get(m.id);
       pending.delete(m.id);
       if (m.error !== undefined) p?.reject(new Error(m.error));
@@ -45,6 +55,8 @@ export function workerPool<Req, Res>(name: string, n: number): WorkerPool<Req, R
   let ids = 0;
   return {
     size: n,
+    ready: () => started === n,
+    started: startedPromise,
     run(req) {
       const slot = workers[next++ % workers.length];
       const id = ids++;
@@ -61,6 +73,7 @@ export function workerPool<Req, Res>(name: string, n: number): WorkerPool<Req, R
 
 /** The worker side: answers each request with `handle`'s result, or its error's message. */
 export function serveRequests<Req, Res>(handle: (req: Req) => Res): void {
+  parentPort?.postMessage({ ready: true });
   parentPort?.on('message', ({ id, req }: { id: number; req: Req }) => {
     try {
       parentPort!.postMessage({ id, res: handle(req) });

@@ -51,11 +51,11 @@ interface PhaseResult {
 /** Child side: one phase, one JSON line on stdout. */
 async function child(phase: string, target: Target, out: string, keyPem: string): Promise<void> {
   const signer = signerFromPem(keyPem);
-  // Two batches are checked side by side on two connections; a third serves the boundary probes.
+  // Up to four batches are read side by side on four connections; a fifth serves the boundary probes.
   // Named, so that this phase's backends can be found (and their CPU time read) afterwards.
   const appName = `jobledger-bench-${process.pid}`;
   const url = target.kind === 'postgres' ? `${target.url}?application_name=${appName}` : '';
-  const db = phase === 'verify-file' ? null : target.kind === 'postgres' ? await openPostgres(url, { max: 4 }) : await open(target);
+  const db = phase === 'verify-file' ? null : target.kind === 'postgres' ? await openPostgres(url, { max: 6 }) : await open(target);
   let verifyDb: Database | null = db;
   if (phase === 'verify-db-replay') {
     // Node's side alone: one verify records every COPY's output, the measured one is served from

@@ -59,11 +59,16 @@ const pad2 = (n: number) => (n < 10 ? `0${n}` : `${n}`);
 
 /**
  * The UTC calendar fields of `ms` (an integer in years 0..9999) into `out`: year, month, day, hour,
- * minute, second, millisecond. Days to civil date as in H. Hinnant's chrono algorithms.
+ * minute, second, millisecond.
  */
 export function civilFields(ms: number, out: Int32Array): void {
   const days = Math.floor(ms / 86400000);
-  let rest = ms - days * 86400000;
+  civilDate(days, out);
+  timeOfDay(ms - days * 86400000, out);
+}
+
+/** Year, month and day (out[0..2]) of a count of days since 1970-01-01: H. Hinnant's days_from_civil, inverted. */
+export function civilDate(days: number, out: Int32Array): void {
   const z = days + 719468;
   const era = Math.floor(z / 146097);
   const doe = z - era * 146097;
@@ -74,6 +79,10 @@ export function civilFields(ms: number, out: Int32Array): void {
   out[0] = yoe + era * 400 + (month <= 2 ? 1 : 0);
   out[1] = month;
   out[2] = doy - Math.floor((153 * mp + 2) / 5) + 1;
+}
+
+/** Hour, minute, second and millisecond (out[3..6]) of `rest` milliseconds into a day. */
+export function timeOfDay(rest: number, out: Int32Array): void {
   out[3] = Math.floor(rest / 3600000);
   rest -= out[3] * 3600000;
   out[4] = Math.floor(rest / 60000);

@@ -1,5 +1,5 @@
 import { hashHex } from './agreement';
-import { civilFields, civilRange, jsonTextOf } from './canonicalFast';
+import { civilDate, civilRange, jsonTextOf, timeOfDay } from './canonicalFast';
 import { FIELDS, fieldOffsets, int32 } from './copyRows';
 import { CANONICAL_VERSION } from './trail';
 
@@ -213,7 +213,12 @@ class Walk {
     if (!civilRange(ms)) throw new Doubt();
     // "YYYY-MM-DDTHH:MM:SS.mmmZ", digit by digit (no string per time: two per event)
     const c = this.civil;
-    civilFields(ms, c);
+    const days = Math.floor(ms / 86400000);
+    if (days !== this.day) {
+      civilDate(days, c); // the date changes rarely from one event to the next
+      this.day = days;
+    }
+    timeOfDay(ms - days * 86400000, c);
     const p = this.p;
     if (p + 26 > this.end || b[p] !== 0x22 || b[p + 25] !== 0x22) throw new Doubt();
     if (!digits(b, p + 1, c[0], 4) || b[p + 5] !== 0x2d || !digits(b, p + 6, c[1], 2) || b[p + 8] !== 0x2d || !digits(b, p + 9, c[2], 2)) throw new Doubt();
@@ -223,6 +228,7 @@ class Walk {
   }
 
   private readonly civil = new Int32Array(7);
+  private day = NaN;
 
   /**
    * A jsonb column (version byte 1, then PostgreSQL's JSON text) as canonicalJson writes its value,

@@ -3,6 +3,8 @@ import { keyIdOf, verifySignature } from './checkpointKey';
 import { checkpointSigningText, type CheckpointRecord } from './checkpointRecord';
 import { short, type Finding, type Findings } from './verifyFindings';
 
+const PENDING_MAX = 256;
+
 /**
  * Replays the checkpoints over the events in seq order: the running digest, the count, the
  * seqs each checkpoint says were never used, the prev_digest chain and the signatures. This is
@@ -14,6 +16,8 @@ export class SealChecker {
   private current: CheckpointRecord | null = null;
   private prev: { uptoSeq: number; eventCount: number; digest: string | null; id: number | null };
   private hasher: Hash;
+  /** Hashes not yet fed to the hasher: one update per PENDING_MAX events instead of one per event. */
+  private pending: string[] = [];
   private inInterval = 0;
   private firstInInterval: { seq: number; id: string } | null = null;
   /** Highest seq accounted for, by an event or by a checkpoint closing over a hole. */
@@ -90,7 +94,7 @@ export class SealChecker {
       }
     }
     this.firstInInterval ??= { seq, id };
-    this.hasher.update(hash);
+    if (this.pending.push(hash) === PENDING_MAX) this.flush();
     this.inInterval++;
   }
 
@@ -142,6 +146,7 @@ export class SealChecker {
     const after = this.prev.uptoSeq;
     this.hole(this.cursor + 1, cp.uptoSeq, atEnd);
     this.cursor = cp.uptoSeq;
+    this.flush();
     const digest = this.hasher.digest('hex');
     const first = this.firstInInterval ?? { seq: after + 1, id: null };
     this.checkSignature(cp, after + 1, this.chained ? this.prev : null);
@@ -189,6 +194,11 @@ export class SealChecker {
     this.firstInInterval = null;
     this.missingIdx = 0;
     this.open(this.queue.shift() ?? null);
+  }
+
+  private flush(): void {
+    if (this.pending.length) this.hasher.update(this.pending.join(''));
+    this.pending = [];
   }
 
   /** `prev` is the checkpoint before (to check count against unused seqs); null for a partial export's base. */

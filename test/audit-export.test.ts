@@ -110,6 +110,24 @@ test('a line removed from an export is caught as a deleted event, by its seq', a
   expect(r.findings.map((f) => f.kind)).toContain('altered-export');
 });
 
+test.each([0, 2])('a garbled line and a blank line (%i worker threads): the garbled one is named by its line number, the blank one skipped', async (workers) => {
+  const dir = freshDir();
+  await exportAuditTrail(db, { outDir: dir, publicKey });
+  const { file, i } = fileWith(dir, (l) => l.action === 'job.completed');
+  const raw = fs.readFileSync(file, 'utf8').split('\n');
+  const garbled = JSON.parse(raw[i]) as ExportLine;
+  raw[i] = raw[i].slice(0, 40); // cut mid-line: not JSON
+  raw.splice(i, 0, '   '); // a blank line before it: the garbled one is now line i + 2
+  fs.writeFileSync(file, raw.join('\n'));
+  const r = await verifyAuditTrail(exportDirectorySource(dir, { workers }), pinned);
+  const problems = r.findings.filter((f) => f.kind === 'altered-export').map((f) => f.message);
+  expect(problems).toContain(`altered export: ${path.basename(file)} line ${i + 2} is not valid JSON (its event counts as missing)`);
+  // Blank lines are not counted: the file still has the manifest's number of lines, but not its bytes.
+  expect(problems.some((m) => m.includes(`has ${raw.filter((l) => l.trim()).length} lines`))).toBe(true);
+  expect(r.findings.map((f) => f.kind)).toContain('deleted-event');
+  expect(r.findings.find((f) => f.kind === 'deleted-event')!.seq).toBeLessThanOrEqual(garbled.seq);
+});
+
 test('an export forged consistently (events, digests, signatures, key) passes unpinned, with a warning, and fails pinned', async () => {
   const dir = freshDir();
   const attacker = newSigner();

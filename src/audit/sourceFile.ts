@@ -5,29 +5,26 @@ import path from 'node:path';
 import { keyIdOf } from './checkpointKey';
 import { checkpointFromJson } from './checkpointRecord';
 import type { ExportManifest, ExportManifestFile } from './exportFormat';
-import { inlineLineChecker, workerLineChecker, type LineChecker } from './lineCheckers';
+import { inlineLineChecker, workerLineChecker, type LineChecker, type LineResult } from './lineCheckers';
 import { VERIFY_BATCH, type AuditSource, type PrecheckedEvent, type SourceProblem } from './source';
 
-/** Lines sent to be checked at a time. */
-const JOB_LINES = 1000;
-
 /**
- * One day file read in chunks and split into lines here (no per-line promise), hashing the raw
- * bytes as they pass so the manifest can be checked too. The lines are parsed and checked in
- * batches by a LineChecker (worker threads, or inline), a few batches ahead of the merge.
+ * One day file read in chunks of whole lines, hashing the raw bytes as they pass so the manifest
+ * can be checked too. Each chunk goes, as bytes, to a LineChecker (worker threads, or inline),
+ * which splits, parses and checks its lines, a few chunks ahead of the merge: this thread only
+ * reads, hashes and merges.
  */
 class DayReader {
   head: PrecheckedEvent | null = null;
   private chunks: AsyncIterator<Buffer>;
-  private lines: string[] = [];
-  private next = 0;
-  private rest = '';
+  /** The bytes after the last '\n' read so far: the start of a line the next chunk ends. */
+  private rest: Buffer = Buffer.alloc(0);
   private done = false;
   private hash = createHash('sha256');
   private count = 0;
   private lineNo = 0;
-  private jobs: { lineNos: number[]; events: Promise<(PrecheckedEvent | null)[]> }[] = [];
-  private current: { lineNos: number[]; events: (PrecheckedEvent | null)[] } = { lineNos: [], events: [] };
+  private jobs: Promise<LineResult[]>[] = [];
+  private current: LineResult[] = [];
   private at = 0;
 
   private constructor(
@@ -50,61 +47,49 @@ class DayReader {
     return r;
   }
 
-  private async fill(): Promise<boolean> {
-    while (this.next >= this.lines.length) {
+  /** Sends the next chunk of whole lines to be checked; false at the end of the file. */
+  private async dispatch(): Promise<boolean> {
+    for (;;) {
       if (this.done) return false;
       const n = await this.chunks.next();
+      let bytes: Uint8Array;
       if (n.done) {
         this.done = true;
-        this.lines = this.rest ? [this.rest] : [];
-        this.rest = '';
+        if (!this.rest.length) return false;
+        bytes = new Uint8Array(this.rest); // a last line without its '\n' (copied: its own memory)
       } else {
-        this.hash.update(n.value);
-        // Split on whole lines only: a multi-byte character may straddle two chunks.
         const buf = n.value as Buffer;
+        this.hash.update(buf);
+        // Whole lines only ('\n' is never inside a multi-byte character).
         const cut = buf.lastIndexOf(10);
         if (cut < 0) {
-          this.rest += buf.toString('utf8');
-          this.lines = [];
-        } else {
-          this.lines = (this.rest + buf.toString('utf8', 0, cut)).split('\n');
-          this.rest = buf.toString('utf8', cut + 1);
+          this.rest = Buffer.concat([this.rest, buf]);
+          continue;
         }
+        bytes = new Uint8Array(this.rest.length + cut + 1); // its own memory: moved to the checker
+        bytes.set(this.rest);
+        bytes.set(buf.subarray(0, cut + 1), this.rest.length);
+        this.rest = Buffer.from(buf.subarray(cut + 1));
       }
-      this.next = 0;
+      const results = this.checker.check(bytes);
+      results.catch(() => undefined); // awaited in order by advance(); never left unhandled if the merge stops early
+      this.jobs.push(results);
+      return true;
     }
-    return true;
-  }
-
-  /** Sends the next batch of non-blank lines to be checked; false at the end of the file. */
-  private async dispatch(): Promise<boolean> {
-    const lines: string[] = [];
-    const lineNos: number[] = [];
-    while (lines.length < JOB_LINES && (await this.fill())) {
-      const line = this.lines[this.next++];
-      this.lineNo++;
-      if (!line.trim()) continue;
-      this.count++;
-      lines.push(line);
-      lineNos.push(this.lineNo);
-    }
-    if (!lines.length) return false;
-    const events = this.checker.check(lines);
-    events.catch(() => undefined); // awaited in order by advance(); never left unhandled if the merge stops early
-    this.jobs.push({ lineNos, events });
-    return true;
   }
 
   async advance(): Promise<void> {
     for (;;) {
-      while (this.at < this.current.events.length) {
-        const e = this.current.events[this.at];
-        const lineNo = this.current.lineNos[this.at++];
+      while (this.at < this.current.length) {
+        const e = this.current[this.at++];
+        this.lineNo++;
+        if (e === false) continue; // a blank line
+        this.count++;
         if (e) {
           this.head = e;
           return;
         }
-        this.problems.push({ message: `altered export: ${this.file.name} line ${lineNo} is not valid JSON (its event counts as missing)` });
+        this.problems.push({ message: `altered export: ${this.file.name} line ${this.lineNo} is not valid JSON (its event counts as missing)` });
       }
       while (this.jobs.length < this.checker.depth && (await this.dispatch()));
       const job = this.jobs.shift();
@@ -113,7 +98,7 @@ class DayReader {
         this.finish();
         return;
       }
-      this.current = { lineNos: job.lineNos, events: await job.events };
+      this.current = await job;
       this.at = 0;
     }
   }

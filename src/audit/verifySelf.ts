@@ -2,6 +2,7 @@ import { columnsAgree, hashHex } from './agreement';
 import { canonicalJson } from './canonical';
 import { canonicalTextOf } from './canonicalFast';
 import { EXPORT_NAME_OF_FIELD, fromExportLine, isAttributable, type ExportLine } from './exportFormat';
+import { checkExportLineFast } from './lineWalk';
 import type { PrecheckedEvent } from './source';
 import { canonicalFields } from './trail';
 import type { AuditEventRecord } from './types';
@@ -53,10 +54,16 @@ export function selfFinding(c: SelfCheck, seq: number, eventId: string, hash: st
 }
 
 /**
- * One export line, parsed and checked on its own; null when it is not a JSON object of an event
+ * One export line, checked on its own: by the fast path (lineWalk.ts) when the line is as export
+ * wrote it and agrees, else parsed and checked in full; null when it is not a JSON object of an event
  * (the caller reports the line). What the chains and the seal need comes back, not the text.
  */
 export function checkExportLine(line: string): PrecheckedEvent | null {
+  return checkExportLineFast(line) ?? checkExportLineInFull(line);
+}
+
+/** The full check of one export line: JSON.parse, then every field against the canonical text. */
+export function checkExportLineInFull(line: string): PrecheckedEvent | null {
   let e: ReturnType<typeof fromExportLine>;
   try {
     e = fromExportLine(JSON.parse(line) as Partial<ExportLine>);

@@ -7,8 +7,8 @@ export interface WorkerPool<Req, Res> {
   /** Every worker has loaded its module and is serving (they take tens of milliseconds to start). */
   ready(): boolean;
   readonly started: Promise<void>;
-  /** Sends to the next worker in turn. */
-  run(req: Req): Promise<Res>;
+  /** Sends to the next worker in turn; `transfer`: buffers moved to it rather than copied. */
+  run(req: Req, transfer?: ArrayBuffer[]): Promise<Res>;
   close(): Promise<void>;
 }
 
@@ -57,12 +57,12 @@ export function workerPool<Req, Res>(name: string, n: number): WorkerPool<Req, R
     size: n,
     ready: () => started === n,
     started: startedPromise,
-    run(req) {
+    run(req, transfer) {
       const slot = workers[next++ % workers.length];
       const id = ids++;
       return new Promise((resolve, reject) => {
         slot.pending.set(id, { resolve, reject });
-        slot.w.postMessage({ id, req });
+        slot.w.postMessage({ id, req }, transfer);
       });
     },
     async close() {

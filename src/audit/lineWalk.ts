@@ -1,0 +1,140 @@
+import { hashHex } from './agreement';
+import { isoString, jsonTextOf } from './canonicalFast';
+import { isAttributable } from './exportFormat';
+import type { PrecheckedEvent } from './source';
+import { CANONICAL_VERSION } from './trail';
+
+/**
+ * verify --file's fast path for one export line, as export.ts writes it: JSON.stringify of
+ * toExportLine, so its keys come in one order, with no spaces. Instead of parsing the whole line
+ * (a 1.4 KB JSON.parse, then rebuilding the canonical text from the values), it finds each
+ * value's token by the key that follows it and checks that the canonical text is exactly those
+ * tokens under the canonical keys: a string, null or number token written by JSON.stringify is
+ * the text canonicalJson writes for the same value. before/after are re-serialised canonically
+ * (the export keeps the database's key order). Then the SHA-256 of the canonical text, and the
+ * ALCOA flags against the actor.
+ *
+ * Undefined when the line is not in that exact form or anything differs: the caller then parses
+ * the line and lets the full comparison decide and describe, so the outcome is always the one the
+ * full check gives; this only skips its work for lines that are as they were written.
+ *
+ * Finding a token by the next key is exact for strings: inside a JSON string every quote is
+ * escaped, so `,"key":` cannot occur in one. Inside before/after it can (a nested key), but then
+ * the token cut there is an object or array left open, which does not parse: undefined.
+ */
+
+/** The export line's keys, in toExportLine's order. */
+const LINE_KEYS = [
+  'seq', 'id', 'stream', 'stream_seq', 'timestamp', 'action', 'user_id', 'user_email', 'token_iat', 'session_id',
+  'impersonator_id', 'job_id', 'reason', 'before', 'after', 'request_id', 'ip', 'user_agent', 'alcoa_attributable',
+  'alcoa_contemporaneous', 'canonical', 'hash', 'prev_hash',
+] as const;
+type LineKey = (typeof LINE_KEYS)[number];
+const MARKS = LINE_KEYS.map((k, i) => `${i === 0 ? '{' : ','}"${k}":`);
+const SLOT = Object.fromEntries(LINE_KEYS.map((k, i) => [k, i])) as Record<LineKey, number>;
+
+/** The canonical text's keys (sorted, as canonicalJson writes them), each with the line field that holds its value. */
+const CANONICAL: [string, LineKey][] = [
+  ['action', 'action'],
+  ['actorEmail', 'user_email'],
+  ['actorId', 'user_id'],
+  ['after', 'after'],
+  ['before', 'before'],
+  ['id', 'id'],
+  ['impersonatorId', 'impersonator_id'],
+  ['ip', 'ip'],
+  ['jobId', 'job_id'],
+  ['occurredAt', 'timestamp'],
+  ['prevHash', 'prev_hash'],
+  ['reason', 'reason'],
+  ['requestId', 'request_id'],
+  ['sessionId', 'session_id'],
+  ['stream', 'stream'],
+  ['streamSeq', 'stream_seq'],
+  ['tokenIssuedAt', 'token_iat'],
+  ['userAgent', 'user_agent'],
+];
+const PREFIXES = CANONICAL.map(([key], i) => `${i === 0 ? '{' : ','}"${key}":`);
+const END = `,"v":${CANONICAL_VERSION}}`;
+
+/** An integer JSON.stringify writes as it is and Number() reads back exactly (no -0, at most 15 digits). */
+const INTEGER = /^(0|-?[1-9][0-9]{0,14})$/;
+/** A whole, valid JSON string token. */
+const STRING = /^"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"$/;
+
+const STRINGS: LineKey[] = ['id', 'stream', 'action', 'user_id', 'hash'];
+const NULLABLE: LineKey[] = ['user_email', 'session_id', 'impersonator_id', 'job_id', 'reason', 'request_id', 'ip', 'user_agent', 'prev_hash'];
+
+/** A time token as toISOString writes it (so fromExportLine's Date gives back the same text), or null. */
+function isoToken(token: string, nullable: boolean): boolean {
+  if (token === 'null') return nullable;
+  if (token.length !== 26 || !STRING.test(token)) return false;
+  const text = token.slice(1, -1);
+  const ms = Date.parse(text);
+  return !Number.isNaN(ms) && isoString(ms) === text;
+}
+
+const I = SLOT;
+const CANONICAL_SLOTS = CANONICAL.map(([, field]) => SLOT[field]);
+const STRING_SLOTS = STRINGS.map((k) => SLOT[k]);
+const NULLABLE_SLOTS = NULLABLE.map((k) => SLOT[k]);
+
+// Module-level helpers, not closures: under tsx every closure made per call is also given a name.
+const jsonString = (token: string): string => JSON.parse(token) as string;
+const nullableString = (token: string): string | null => (token === 'null' ? null : jsonString(token));
+
+export function checkExportLineFast(line: string): PrecheckedEvent | undefined {
+  const tk: string[] = new Array(LINE_KEYS.length);
+  if (!line.startsWith(MARKS[0])) return undefined;
+  let at = MARKS[0].length;
+  for (let i = 1; i < MARKS.length; i++) {
+    const next = line.indexOf(MARKS[i], at);
+    if (next < 0) return undefined;
+    tk[i - 1] = line.slice(at, next);
+    at = next + MARKS[i].length;
+  }
+  if (line.charCodeAt(line.length - 1) !== 0x7d) return undefined; // }
+  tk[LINE_KEYS.length - 1] = line.slice(at, line.length - 1);
+
+  // Every token is valid JSON of the type fromExportLine keeps as it is: then the line parses, and
+  // each value read from it is the value its token says.
+  for (const i of STRING_SLOTS) if (!STRING.test(tk[i])) return undefined;
+  for (const i of NULLABLE_SLOTS) if (tk[i] !== 'null' && !STRING.test(tk[i])) return undefined;
+  if (!INTEGER.test(tk[I.seq]) || !INTEGER.test(tk[I.stream_seq])) return undefined;
+  if (!isoToken(tk[I.timestamp], false) || !isoToken(tk[I.token_iat], true)) return undefined;
+  let canonical: unknown;
+  let before: string | null;
+  let after: string | null;
+  try {
+    canonical = JSON.parse(tk[I.canonical]);
+    before = jsonTextOf(JSON.parse(tk[I.before]));
+    after = jsonTextOf(JSON.parse(tk[I.after]));
+  } catch {
+    return undefined;
+  }
+  if (typeof canonical !== 'string' || before === null || after === null) return undefined;
+
+  // The canonical text is exactly these tokens under the canonical keys.
+  let expected = '';
+  for (let i = 0; i < CANONICAL_SLOTS.length; i++) {
+    const slot = CANONICAL_SLOTS[i];
+    expected += PREFIXES[i] + (slot === I.before ? before : slot === I.after ? after : tk[slot]);
+  }
+  if (expected + END !== canonical) return undefined;
+
+  const sessionId = nullableString(tk[I.session_id]);
+  const attributable = isAttributable({ actorId: jsonString(tk[I.user_id]), sessionId, tokenIssuedAt: tk[I.token_iat] === 'null' ? null : new Date(0) });
+  if (tk[I.alcoa_attributable] !== String(attributable) || tk[I.alcoa_contemporaneous] !== 'true') return undefined;
+
+  const hash = jsonString(tk[I.hash]);
+  const computedHash = hashHex(canonical);
+  return {
+    seq: String(Number(tk[I.seq])),
+    id: jsonString(tk[I.id]),
+    stream: jsonString(tk[I.stream]),
+    streamSeq: Number(tk[I.stream_seq]),
+    hash,
+    prevHash: nullableString(tk[I.prev_hash]),
+    self: computedHash === hash ? null : { hashOk: false, diffs: [], computedHash },
+  };
+}

@@ -47,6 +47,7 @@ test('checkpoint, verify, export and offline verify, end to end', async () => {
   expect(v.text).toContain('Verifying the audit trail in the database');
   expect(v.text).toContain(`checkpoints file: ${path.join(dataDir, 'audit', 'checkpoints.jsonl')} (1 checkpoints)`);
   expect(v.text).toContain('events:       5 (seq 1..5) in 5 streams');
+  expect(v.text).toMatch(/\n {2}took: +\d+\.\d\d s \([\d,]+ events\/s\)\n/);
   expect(v.text).toMatch(/INTACT: no tampering found\.$/);
 
   const out = path.join(dataDir, 'export');

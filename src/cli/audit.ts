@@ -67,8 +67,13 @@ async function verifyCommand(args: string[], config: Config, log: Logger, out: O
     out(`Verifying the audit trail in the ${source.describe}`);
     if (values['public-key']) out(`  pinned key:   ${keyIdOf(publicKeyPem!)} (${values['public-key']})`);
     if (journal) out(`  checkpoints file: ${journal} (${externalCheckpoints!.length} checkpoints)`);
+    const started = process.hrtime.bigint();
     const report = await verifyAuditTrail(source, { publicKeyPem, externalCheckpoints });
-    for (const line of formatReport(report)) out(line);
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const lines = formatReport(report);
+    // With the figures, before the verdict and the findings.
+    lines.splice(Math.max(1, lines.findIndex((l) => l.startsWith('  events:')) + 1), 0, `  took:         ${seconds.toFixed(2)} s (${Math.round(report.events / Math.max(seconds, 1e-3)).toLocaleString('en-US')} events/s)`);
+    for (const line of lines) out(line);
     return report.ok ? 0 : 1;
   };
   if (values.file) return run(exportDirectorySource(values.file));

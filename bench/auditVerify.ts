@@ -53,11 +53,11 @@ interface PhaseResult {
 /** Child side: one phase, one JSON line on stdout. */
 async function child(phase: string, target: Target, out: string, keyPem: string): Promise<void> {
   const signer = signerFromPem(keyPem);
-  // Up to four batches are read side by side on four connections; a fifth serves the boundary probes.
+  // Up to six batches are read side by side on six connections; another serves the boundary probes.
   // Named, so that this phase's backends can be found (and their CPU time read) afterwards.
   const appName = `jobledger-bench-${process.pid}`;
   const url = target.kind === 'postgres' ? `${target.url}?application_name=${appName}` : '';
-  const db = phase === 'verify-file' ? null : target.kind === 'postgres' ? await openPostgres(url, { max: 6 }) : await open(target);
+  const db = phase === 'verify-file' ? null : target.kind === 'postgres' ? await openPostgres(url, { max: 8 }) : await open(target);
   let verifyDb: Database | null = db;
   if (phase === 'verify-db-replay') {
     // Node's side alone: one verify records every COPY's output, the measured one is served from

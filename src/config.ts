@@ -25,6 +25,8 @@ export interface AuthConfig {
   webhookSigningSecret?: string;
   /** Minimum time between JWKS refreshes triggered by an unknown `kid`. */
   jwksMinRefreshIntervalMs: number;
+  /** How long "this session and user are still active" is believed without asking the database. */
+  sessionCheckCacheMs: number;
 }
 
 export interface Config {
@@ -171,6 +173,7 @@ export function loadConfig(env: Env): Config {
       acceptM2mTokens,
       webhookSigningSecret: str('CLERK_WEBHOOK_SIGNING_SECRET'),
       jwksMinRefreshIntervalMs: int('CLERK_JWKS_MIN_REFRESH_MS', 30_000, 0, 3_600_000),
+      sessionCheckCacheMs: int('SESSION_CHECK_CACHE_MS', 5_000, 0, 3_600_000),
     },
     logLevel,
     worker: {

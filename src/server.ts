@@ -50,7 +50,8 @@ export interface ServerDeps {
 export async function startServer(config: Config, deps: ServerDeps = {}): Promise<RunningServer> {
   const log = deps.log ?? createLogger(config.logLevel);
   const db = deps.db ?? (await openMigratedDatabase(config, log));
-  const sessionGate = new DatabaseSessionGate(db);
+  const sessionGate = new DatabaseSessionGate(db, { activeTtlMs: config.auth.sessionCheckCacheMs });
+  const stopFollowing = await sessionGate.follow(db, (payload) => log.warn('ignored a malformed revocation notice', { length: payload.length }));
   const auth = createAuth(config, log, sessionGate);
   const jobs = new JobsService(db);
   const services: Services = { db, jobs };
@@ -189,6 +190,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
         await ws.close();
         await apollo.stop();
         await jobEvents.stop();
+        await stopFollowing();
         await checkpointer.stop({ seal: config.audit.checkpointIntervalMs > 0 });
         if (!deps.db) await db.close();
       })();

@@ -73,6 +73,13 @@ describe('loadConfig names the variable to set', () => {
   test('development without keys uses the local issuer', () => {
     expect(loadConfig({}).auth).toMatchObject({ mode: 'dev', issuer: DEV_ISSUER });
   });
+
+  test('SESSION_CHECK_CACHE_MS: 5 s by default, any value from 0 to an hour, anything else refused by name', () => {
+    expect(loadConfig({}).auth.sessionCheckCacheMs).toBe(5000);
+    expect(loadConfig({ SESSION_CHECK_CACHE_MS: '0' }).auth.sessionCheckCacheMs).toBe(0);
+    expect(loadConfig({ SESSION_CHECK_CACHE_MS: '3600000' }).auth.sessionCheckCacheMs).toBe(3_600_000);
+    for (const bad of ['-1', '3600001', 'soon']) expect(problemsOf({ SESSION_CHECK_CACHE_MS: bad })).toEqual([expect.stringMatching(/^SESSION_CHECK_CACHE_MS .*"/)]);
+  });
 });
 
 describe('PEM normalisation', () => {

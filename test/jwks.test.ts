@@ -39,6 +39,7 @@ function authConfig(): AuthConfig {
     mode: 'jwks', secretKey: emu.secretKey, apiUrl: emu.url, issuer: emu.issuer, authorizedParties: [],
     clockSkewMs: 5000, roleClaim: 'metadata.role', acceptTemplateTokens: false, allowPendingSessions: false,
     acceptM2mTokens: false, jwksMinRefreshIntervalMs: MIN_INTERVAL,
+    sessionCheckCacheMs: 5000,
   };
 }
 

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,6 +10,7 @@ import { chainProblems } from './helpers/chains';
 import { createFreshPostgres, type FreshPostgres } from './helpers/databases';
 import { devToken, gql, killAllChildren, spawnServer, type ServerProcess } from './helpers/processes';
 import { describeStore } from './helpers/stores';
+import { deliverWebhook } from './helpers/webhooks';
 
 const CREATE = `mutation($input: CreateJobInput!) { createJob(input: $input) { id ownerId title status } }`;
 const CANCEL = `mutation($id: ID!, $reason: String!) { cancelJob(id: $id, reason: $reason) { id status } }`;
@@ -17,6 +19,8 @@ const AUDIT = `query($jobId: ID, $after: String) { auditEvents(jobId: $jobId, fi
   edges { node { id action jobId hash prevHash } } pageInfo { hasNextPage endCursor } } }`;
 const SUBSCRIBE = `subscription($id: ID!) { jobUpdated(id: $id) { id status } }`;
 const DOC = 'URS-001 The system shall run on several instances.';
+const WEBHOOK_SECRET = `whsec_${randomBytes(24).toString('base64')}`;
+const VIEWER = 'query { viewer { userId sessionId } }';
 
 describeStore('postgres', () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jobledger-multi-'));
@@ -31,7 +35,8 @@ describeStore('postgres', () => {
   beforeAll(async () => {
     fresh = await createFreshPostgres();
     db = await openPostgres(fresh.url, { max: 2 });
-    const env = { DATABASE_URL: fresh.url, DATA_DIR: dataDir };
+    // An hour of trusting a cached "session active": only the revocation notice can end it sooner.
+    const env = { DATABASE_URL: fresh.url, DATA_DIR: dataDir, CLERK_WEBHOOK_SIGNING_SECRET: WEBHOOK_SECRET, SESSION_CHECK_CACHE_MS: '3600000' };
     // Two processes, one database, one DATA_DIR (so one development issuer key for both).
     [a, b] = await Promise.all([spawnServer(env), spawnServer(env)]);
     alice = await devToken(dataDir, 'user_alice', { email: 'alice@example.com' });
@@ -56,6 +61,24 @@ describeStore('postgres', () => {
   test('the two servers are separate processes on separate ports', () => {
     expect(a.pid).not.toBe(b.pid);
     expect(a.url).not.toBe(b.url);
+  });
+
+  test('a session revoked by a webhook to one instance is refused by the other at once, not when its cache expires', async () => {
+    const sid = `sess_${randomBytes(8).toString('hex')}`;
+    const token = await devToken(dataDir, 'user_carol', { sessionId: sid });
+    expect((await gql(b.url, VIEWER, {}, token)).status).toBe(200); // b now believes the session active for an hour
+    const delivered = await deliverWebhook(a.url.replace(/\/graphql$/, '/webhooks/clerk'), WEBHOOK_SECRET, {
+      type: 'session.revoked',
+      data: { object: 'session', id: sid, user_id: 'user_carol', status: 'revoked' },
+    });
+    expect(delivered).toMatchObject({ status: 200, body: { status: 'applied' } });
+    let res = await gql(b.url, VIEWER, {}, token);
+    for (let i = 0; i < 100 && res.status === 200; i++) {
+      await new Promise((done) => setTimeout(done, 20)); // the notice is on its way from a's commit
+      res = await gql(b.url, VIEWER, {}, token);
+    }
+    expect(res.status).toBe(401);
+    expect(res.body.errors?.[0]?.extensions?.reason).toBe('session-revoked');
   });
 
   test('a job created through A is read, cancelled and audited through B', async () => {

@@ -1,7 +1,8 @@
-import { createHmac, randomBytes, randomUUID } from 'node:crypto';
-import { DatabaseSessionGate } from '../src/auth/sessionGate';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { DatabaseSessionGate, REVOCATION_CHANNEL } from '../src/auth/sessionGate';
 import type { Principal } from '../src/auth/principal';
 import { startTestServer, type TestServer } from './helpers/server';
+import { deliverWebhook, svixSignature, type Delivery } from './helpers/webhooks';
 
 const SECRET = `whsec_${randomBytes(24).toString('base64')}`;
 let s: TestServer;
@@ -13,24 +14,8 @@ beforeAll(async () => {
 });
 afterAll(() => s?.close());
 
-/** Signs exactly as Svix (Standard Webhooks) does: HMAC-SHA256 over `id.timestamp.body`, key = base64 after `whsec_`. */
-function sign(id: string, timestamp: number, body: string, secret = SECRET): string {
-  const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64');
-  return `v1,${createHmac('sha256', key).update(`${id}.${timestamp}.${body}`).digest('base64')}`;
-}
-
-interface Delivery { id?: string; timestamp?: number; body?: string; signature?: string | null }
-
-async function deliver(event: { type: string; data: Record<string, unknown> } | null, d: Delivery = {}) {
-  const id = d.id ?? `msg_${randomUUID()}`;
-  const timestamp = d.timestamp ?? Math.floor(Date.now() / 1000);
-  const body = d.body ?? JSON.stringify({ ...event, object: 'event', timestamp: Date.now(), instance_id: 'ins_test' });
-  const headers: Record<string, string> = { 'content-type': 'application/json', 'svix-id': id, 'svix-timestamp': String(timestamp) };
-  const signature = d.signature === undefined ? sign(id, timestamp, body) : d.signature;
-  if (signature !== null) headers['svix-signature'] = signature;
-  const res = await fetch(hook, { method: 'POST', headers, body });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown>, id };
-}
+const sign = (id: string, timestamp: number, body: string, secret = SECRET) => svixSignature(secret, id, timestamp, body);
+const deliver = (event: { type: string; data: Record<string, unknown> } | null, d: Delivery = {}) => deliverWebhook(hook, SECRET, event, d);
 
 const VIEWER = 'query { viewer { userId sessionId } }';
 async function reasonOf(token: string) {
@@ -149,7 +134,56 @@ it('acknowledges other event types without acting on them', async () => {
   expect((await reasonOf(await s.token('user_new'))).status).toBe(200);
 });
 
-it('another instance sees a revocation once its active-cache entry expires (the documented bound)', async () => {
+it('another instance that follows the revocation notices refuses the session at once, and the user once deleted', async () => {
+  const elsewhere = new DatabaseSessionGate(s.db, { activeTtlMs: 3_600_000 }); // only a notice can change its mind
+  const stop = await elsewhere.follow(s.db);
+  try {
+    const user = `user_${randomBytes(4).toString('hex')}`;
+    const sid = `sess_${randomBytes(8).toString('hex')}`;
+    const p: Principal = {
+      kind: 'user', userId: user, sessionId: sid, email: null, orgId: null, orgRole: null, orgPermissions: [],
+      roles: ['USER'], impersonatorId: null, issuedAt: null, expiresAt: null,
+    };
+    const other: Principal = { ...p, sessionId: `${sid}_other` };
+    await expect(elsewhere.assertActive(p)).resolves.toBeUndefined();
+    await expect(elsewhere.assertActive(other)).resolves.toBeUndefined();
+    const refusal = async (q: Principal) => {
+      for (let i = 0; i < 200; i++) {
+        const r = await elsewhere.assertActive(q).then(() => null, (e: { reason?: string }) => e.reason ?? 'error');
+        if (r) return r;
+        await new Promise((done) => setTimeout(done, 10));
+      }
+      return null;
+    };
+    expect((await deliver({ type: 'session.revoked', data: { object: 'session', id: sid, user_id: user } })).status).toBe(200);
+    expect(await refusal(p)).toBe('session-revoked');
+    await expect(elsewhere.assertActive(other)).resolves.toBeUndefined(); // only that session
+    expect((await deliver({ type: 'user.deleted', data: { object: 'user', id: user, deleted: true } })).status).toBe(200);
+    expect(await refusal(other)).toBe('user-blocked');
+  } finally {
+    await stop();
+  }
+});
+
+it('a malformed notice on the channel revokes nothing and is reported', async () => {
+  const gate = new DatabaseSessionGate(s.db, { activeTtlMs: 3_600_000 });
+  const bad: string[] = [];
+  const stop = await gate.follow(s.db, (payload) => bad.push(payload));
+  try {
+    const p: Principal = {
+      kind: 'user', userId: 'user_calm', sessionId: 'sess_calm', email: null, orgId: null, orgRole: null, orgPermissions: [],
+      roles: ['USER'], impersonatorId: null, issuedAt: null, expiresAt: null,
+    };
+    for (const payload of ['not json', '{"session":""}', '{"user":42}', '{}']) await s.db.query('SELECT pg_notify($1, $2)', [REVOCATION_CHANNEL, payload]);
+    for (let i = 0; i < 200 && bad.length < 4; i++) await new Promise((done) => setTimeout(done, 10));
+    expect(bad).toEqual(['not json', '{"session":""}', '{"user":42}', '{}']);
+    await expect(gate.assertActive(p)).resolves.toBeUndefined();
+  } finally {
+    await stop();
+  }
+});
+
+it('without the notices (an instance whose LISTEN was down), a revocation is seen once the active-cache entry expires', async () => {
   let now = 1_000_000;
   const elsewhere = new DatabaseSessionGate(s.db, { activeTtlMs: 5000, now: () => now });
   const sid = `sess_${randomBytes(8).toString('hex')}`;

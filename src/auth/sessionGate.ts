@@ -1,4 +1,4 @@
-import type { SqlClient } from '../store/database';
+import type { Database, SqlClient } from '../store/database';
 import { AuthFailure, AuthReason } from './errors';
 import type { Principal } from './principal';
 import type { SessionGate } from './verify';
@@ -17,6 +17,15 @@ export interface DatabaseSessionGateOptions {
 }
 
 export const DEFAULT_ACTIVE_TTL_MS = 5_000;
+
+/**
+ * Revocations are announced on this channel when their webhook's transaction commits (payload:
+ * {"session": id} or {"user": id}), so every instance applies them at once; the TTL above is the
+ * fallback for an instance whose LISTEN connection was down at that moment.
+ */
+export const REVOCATION_CHANNEL = 'jobledger_access_revoked';
+
+export type RevocationNotice = { session: string } | { user: string };
 
 /**
  * The revocation list and blocked users, read from the tables Clerk's webhooks fill.
@@ -53,6 +62,21 @@ export class DatabaseSessionGate implements SessionGate {
     }
     await pending;
     this.decide(uid, sid);
+  }
+
+  /** Applies revocations announced by any instance (REVOCATION_CHANNEL); resolves to a function that stops. */
+  async follow(db: Database, onBadNotice?: (payload: string) => void): Promise<() => Promise<void>> {
+    return db.listen(REVOCATION_CHANNEL, (payload) => {
+      let notice: Partial<{ session: unknown; user: unknown }>;
+      try {
+        notice = JSON.parse(payload) as typeof notice;
+      } catch {
+        notice = {};
+      }
+      if (typeof notice.session === 'string' && notice.session) this.markRevoked(notice.session);
+      else if (typeof notice.user === 'string' && notice.user) this.markBlocked(notice.user);
+      else onBadNotice?.(payload);
+    });
   }
 
   /** This instance received the revocation: effective immediately here. */

@@ -2,7 +2,7 @@ import { verifyWebhook } from '@clerk/backend/webhooks';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { appendEvent } from '../audit/trail';
 import { AuditAction, type AuditActor } from '../audit/types';
-import type { DatabaseSessionGate } from '../auth/sessionGate';
+import { REVOCATION_CHANNEL, type DatabaseSessionGate, type RevocationNotice } from '../auth/sessionGate';
 import type { Config } from '../config';
 import type { Logger } from '../log';
 import type { Database, SqlClient } from '../store/database';
@@ -95,6 +95,7 @@ async function handle(deps: WebhookDeps, secret: string, req: Request): Promise<
         'INSERT INTO revoked_sessions (session_id, revoked_at, event_id) VALUES ($1, now(), $2) ON CONFLICT (session_id) DO NOTHING',
         [sessionId, svixId],
       );
+      await announce(tx, { session: sessionId });
       const userId = typeof data.user_id === 'string' && data.user_id ? data.user_id : null;
       // Sign-outs and revocations are access events: on the record, in the user's stream.
       if (userId) {
@@ -108,17 +109,24 @@ async function handle(deps: WebhookDeps, secret: string, req: Request): Promise<
         'INSERT INTO blocked_users (user_id, blocked_at, event_id) VALUES ($1, now(), $2) ON CONFLICT (user_id) DO NOTHING',
         [userId, svixId],
       );
+      await announce(tx, { user: userId });
       // Their jobs and audit events stay: audit data is never deleted, only access ends.
       await audit(tx, req, { userId, action: AuditAction.userDeleted, after: { event: type, userId, blocked: true, svixId } });
       return { outcome: 'applied', block: userId };
     }
     return { outcome: 'ignored' };
   });
-  // After commit only: a rolled-back delivery must not revoke anything, even locally.
+  // After commit only: a rolled-back delivery must not revoke anything, even locally. (The
+  // notice reaches this instance too, a little later; marking twice is harmless.)
   if (result.revoke) deps.gate.markRevoked(result.revoke);
   if (result.block) deps.gate.markBlocked(result.block);
   deps.log.info('clerk webhook', { requestId: req.requestId, svixId, type, outcome: result.outcome });
   return result.outcome;
+}
+
+/** Tells every instance (delivered when the transaction commits, never if it rolls back). */
+async function announce(tx: SqlClient, notice: RevocationNotice): Promise<void> {
+  await tx.query('SELECT pg_notify($1, $2)', [REVOCATION_CHANNEL, JSON.stringify(notice)]);
 }
 
 function idOf(v: unknown, what: string): string {

@@ -127,6 +127,96 @@ describe('refused deliveries store nothing', () => {
   });
 });
 
+describe('organization memberships', () => {
+  const ROLES = 'query { viewer { userId orgId orgRole roles } }';
+  const asOf = async (token: string) => {
+    const res = await s.gql(ROLES, {}, token);
+    return { status: res.status, reason: res.body.errors?.[0]?.extensions?.reason as string | undefined, viewer: res.body.data?.viewer };
+  };
+  /** A token issued after now (iat 2 s ahead: within the clock-skew leeway), as Clerk would mint next. */
+  const later = (user: string, opts: Record<string, unknown>) => s.token(user, { ...opts, claims: { iat: Math.floor(Date.now() / 1000) + 2 } });
+  const member = (org: string, user: string, extra: Record<string, unknown> = {}) => ({
+    object: 'organization_membership', id: `orgmem_${randomBytes(4).toString('hex')}`, organization: { id: org, object: 'organization' },
+    public_user_data: { user_id: user, identifier: `${user}@example.com` }, ...extra,
+  });
+  const org = () => `org_${randomBytes(4).toString('hex')}`;
+  const user = () => `user_${randomBytes(4).toString('hex')}`;
+
+  it('a removed admin\'s token naming the organization is refused at once; a token without it, or a newer one, is not', async () => {
+    const [o, u, colleague] = [org(), user(), user()];
+    const admin = await s.token(u, { orgId: o, orgRole: 'admin' });
+    const plain = await s.token(u);
+    const theirs = await s.token(colleague, { orgId: o, orgRole: 'member' });
+    expect(await asOf(admin)).toMatchObject({ status: 200, viewer: { orgId: o, orgRole: 'admin', roles: ['USER', 'ADMIN'] } });
+
+    const res = await deliver({ type: 'organizationMembership.deleted', data: member(o, u) });
+    expect(res).toMatchObject({ status: 200, body: { status: 'applied' } });
+
+    expect(await asOf(admin)).toMatchObject({ status: 401, reason: 'org-membership-changed' });
+    expect(await asOf(plain)).toMatchObject({ status: 200, viewer: { orgId: null, roles: ['USER'] } });
+    expect((await asOf(theirs)).status).toBe(200); // another member of the same organization
+    expect((await asOf(await later(u, { orgId: o, orgRole: 'member' }))).status).toBe(200); // re-added later
+    const audit = await s.db.query('SELECT action, actor_id, after FROM audit_events WHERE stream = $1', [`user:${u}`]);
+    expect(audit.rows).toEqual([{ action: 'organization.membership.changed', actor_id: 'system:clerk-webhook', after: { event: 'organizationMembership.deleted', orgId: o, userId: u, role: null, svixId: res.id } }]);
+  });
+
+  it('a role change makes the old role\'s tokens stale, and the audit event records the new role', async () => {
+    const [o, u] = [org(), user()];
+    const admin = await s.token(u, { orgId: o, orgRole: 'admin' });
+    const res = await deliver({ type: 'organizationMembership.updated', data: member(o, u, { role: 'org:member' }) });
+    expect(res.status).toBe(200);
+    expect(await asOf(admin)).toMatchObject({ status: 401, reason: 'org-membership-changed' });
+    expect(await asOf(await later(u, { orgId: o, orgRole: 'member' }))).toMatchObject({ status: 200, viewer: { orgRole: 'member', roles: ['USER'] } });
+    const audit = await s.db.query<{ after: Record<string, unknown> }>('SELECT after FROM audit_events WHERE stream = $1', [`user:${u}`]);
+    expect(audit.rows.map((r) => r.after.role)).toEqual(['org:member']);
+  });
+
+  it('a deleted organization makes every member\'s older token naming it stale, and is audited in its own stream', async () => {
+    const [o, a, b] = [org(), user(), user()];
+    const tokens = [await s.token(a, { orgId: o, orgRole: 'admin' }), await s.token(b, { orgId: o, orgRole: 'member' })];
+    const res = await deliver({ type: 'organization.deleted', data: { object: 'organization', id: o, deleted: true } });
+    expect(res.status).toBe(200);
+    for (const t of tokens) expect(await asOf(t)).toMatchObject({ status: 401, reason: 'org-membership-changed' });
+    expect(await count('SELECT count(*) AS n FROM org_membership_changes WHERE org_id = $1 AND user_id = $2', [o, ''])).toBe(1);
+    const audit = await s.db.query('SELECT action, after FROM audit_events WHERE stream = $1', [`org:${o}`]);
+    expect(audit.rows).toEqual([{ action: 'organization.membership.changed', after: { event: 'organization.deleted', orgId: o, svixId: res.id } }]);
+  });
+
+  it('another instance following the notices refuses the stale token at once', async () => {
+    const elsewhere = new DatabaseSessionGate(s.db, { activeTtlMs: 3_600_000 });
+    const stop = await elsewhere.follow(s.db);
+    try {
+      const [o, u] = [org(), user()];
+      const issuedAt = new Date(Math.floor(Date.now() / 1000) * 1000);
+      const p: Principal = {
+        kind: 'user', userId: u, sessionId: `sess_${u}`, email: null, orgId: o, orgRole: 'admin', orgPermissions: [],
+        roles: ['USER', 'ADMIN'], impersonatorId: null, issuedAt, expiresAt: null,
+      };
+      await expect(elsewhere.assertActive(p)).resolves.toBeUndefined(); // now believed current for an hour
+      expect((await deliver({ type: 'organizationMembership.deleted', data: member(o, u) })).status).toBe(200);
+      let reason: string | null = null;
+      for (let i = 0; i < 200 && !reason; i++) {
+        reason = await elsewhere.assertActive(p).then(() => null, (e: { reason?: string }) => e.reason ?? 'error');
+        if (!reason) await new Promise((done) => setTimeout(done, 10));
+      }
+      expect(reason).toBe('org-membership-changed');
+    } finally {
+      await stop();
+    }
+  });
+
+  it.each([
+    ['no organization', { type: 'organizationMembership.deleted', data: { object: 'organization_membership', public_user_data: { user_id: 'user_x' } } }, 'data.organization.id'],
+    ['no member', { type: 'organizationMembership.updated', data: { object: 'organization_membership', organization: { id: 'org_x' } } }, 'data.public_user_data.user_id'],
+    ['no organization id', { type: 'organization.deleted', data: { object: 'organization' } }, 'data.id'],
+  ])('%s: 400 naming the missing field, nothing stored', async (_name, event, field) => {
+    const res = await deliver(event);
+    expect(res.status).toBe(400);
+    expect(String(res.body.message)).toContain(field);
+    expect(await stored(res.id)).toBe(0);
+  });
+});
+
 it('acknowledges other event types without acting on them', async () => {
   const res = await deliver({ type: 'user.created', data: { object: 'user', id: 'user_new' } });
   expect(res).toMatchObject({ status: 200, body: { status: 'ignored' } });

@@ -55,5 +55,6 @@ export const AuditAction = {
   accessDenied: 'access.denied',
   userDeleted: 'user.deleted',
   sessionRevoked: 'session.revoked',
+  orgMembershipChanged: 'organization.membership.changed',
 } as const;
 export type AuditAction = (typeof AuditAction)[keyof typeof AuditAction];

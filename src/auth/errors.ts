@@ -22,6 +22,7 @@ export const AuthReason = {
   tokenTypeNotAccepted: 'token-type-not-accepted',
   sessionRevoked: 'session-revoked',
   userBlocked: 'user-blocked',
+  orgMembershipChanged: 'org-membership-changed',
   invalidRequest: 'invalid-request',
 } as const;
 export type AuthReason = (typeof AuthReason)[keyof typeof AuthReason];
@@ -43,6 +44,7 @@ const messages: Record<AuthReason, string> = {
   'token-type-not-accepted': 'Only Clerk session tokens are accepted here, not JWT-template or machine tokens.',
   'session-revoked': 'The session has been signed out or revoked. Sign in again.',
   'user-blocked': 'This user has been deleted or blocked.',
+  'org-membership-changed': 'Your membership or role in the token\'s organization changed after it was issued. Get a fresh token and retry.',
   'invalid-request': 'Send exactly one Authorization header of the form "Bearer <token>".',
 };
 

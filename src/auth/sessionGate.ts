@@ -25,10 +25,15 @@ export const DEFAULT_ACTIVE_TTL_MS = 5_000;
  */
 export const REVOCATION_CHANNEL = 'jobledger_access_revoked';
 
-export type RevocationNotice = { session: string } | { user: string };
+export type RevocationNotice =
+  | { session: string }
+  | { user: string }
+  /** A membership changed (or, with user '', the organization was deleted) at `at` (ms since the epoch). */
+  | { org: string; user: string; at: number };
 
 /**
- * The revocation list and blocked users, read from the tables Clerk's webhooks fill.
+ * The revocation list, blocked users and organization membership changes, read from the tables
+ * Clerk's webhooks fill.
  * Revoked and blocked are final (Clerk never reuses a session or user id), so they are cached
  * without expiry; "active" is cached for `activeTtlMs` only. A database failure is not cached
  * and fails the request closed.
@@ -39,6 +44,10 @@ export class DatabaseSessionGate implements SessionGate {
   private readonly revoked = new Set<string>();
   private readonly blocked = new Set<string>();
   private readonly inflight = new Map<string, Promise<void>>();
+  /** `${org}\0${user}` -> the latest change to that membership, or to the whole organization (ms; -Infinity: none), and until when it is believed. */
+  private readonly orgChanges = new Map<string, { at: number; until: number }>();
+  /** Organization-wide changes (deleted organizations) announced while running: they reach every member's entry. */
+  private readonly orgWide = new Map<string, number>();
   private readonly ttlMs: number;
   private readonly maxEntries: number;
   private readonly now: () => number;
@@ -52,28 +61,73 @@ export class DatabaseSessionGate implements SessionGate {
   async assertActive(principal: Principal): Promise<void> {
     const sid = principal.sessionId;
     const uid = principal.userId;
-    if (this.fresh(uid, sid)) return this.decide(uid, sid);
-    // Concurrent requests of one client share one query (single-flight per user+session).
-    const key = `${uid}\u0000${sid ?? ''}`;
+    if (!this.fresh(uid, sid)) {
+      // Concurrent requests of one client share one query (single-flight per user+session).
+      await this.singleFlight(`${uid}\u0000${sid ?? ''}`, () => this.load(uid, sid));
+    }
+    this.decide(uid, sid);
+    if (principal.orgId !== null) await this.assertOrgCurrent(principal, principal.orgId);
+  }
+
+  /**
+   * A token naming an organization must be newer than the last change to the holder's membership
+   * there (removed, role changed, organization deleted). `iat` has whole seconds: a token issued
+   * in the same second as the change is refused too, and the next one a second later is not.
+   */
+  private async assertOrgCurrent(principal: Principal, org: string): Promise<void> {
+    const key = `${org}\u0000${principal.userId}`;
+    const cached = this.orgChanges.get(key);
+    if (!cached || cached.until <= this.now()) await this.singleFlight(`org\u0000${key}`, () => this.loadOrg(org, principal.userId));
+    const at = Math.max(this.orgChanges.get(key)?.at ?? -Infinity, this.orgWide.get(org) ?? -Infinity);
+    if (at === -Infinity) return;
+    if (principal.issuedAt === null || principal.issuedAt.getTime() < at) throw new AuthFailure(AuthReason.orgMembershipChanged);
+  }
+
+  private async singleFlight(key: string, load: () => Promise<void>): Promise<void> {
     let pending = this.inflight.get(key);
     if (!pending) {
-      pending = this.load(uid, sid).finally(() => this.inflight.delete(key));
+      pending = load().finally(() => this.inflight.delete(key));
       this.inflight.set(key, pending);
     }
     await pending;
-    this.decide(uid, sid);
+  }
+
+  private async loadOrg(org: string, uid: string): Promise<void> {
+    const res = await this.db.query<{ at: Date | null }>(
+      `SELECT max(changed_at) AS at FROM org_membership_changes WHERE org_id = $1 AND user_id IN ($2, '')`,
+      [org, uid],
+    );
+    const at = res.rows[0]?.at ? new Date(res.rows[0].at).getTime() : -Infinity;
+    this.markOrgChanged(org, uid, at, this.now() + this.ttlMs);
+  }
+
+  /** A membership (user '' : every member) changed at `at`: tokens for that organization issued before it are refused. */
+  markOrgChanged(org: string, uid: string, at: number, until?: number): void {
+    if (uid === '') {
+      this.orgWide.set(org, Math.max(this.orgWide.get(org) ?? -Infinity, at));
+      if (this.orgWide.size > this.maxEntries) this.orgWide.delete(this.orgWide.keys().next().value!);
+      return;
+    }
+    const key = `${org}\u0000${uid}`;
+    const prev = this.orgChanges.get(key);
+    this.orgChanges.delete(key);
+    if (this.orgChanges.size >= this.maxEntries) this.orgChanges.delete(this.orgChanges.keys().next().value!);
+    // A change time only ever moves forward; a notice keeps the entry's believed-until time.
+    this.orgChanges.set(key, { at: Math.max(prev?.at ?? -Infinity, at), until: until ?? prev?.until ?? 0 });
   }
 
   /** Applies revocations announced by any instance (REVOCATION_CHANNEL); resolves to a function that stops. */
   async follow(db: Database, onBadNotice?: (payload: string) => void): Promise<() => Promise<void>> {
     return db.listen(REVOCATION_CHANNEL, (payload) => {
-      let notice: Partial<{ session: unknown; user: unknown }>;
+      let notice: Partial<{ session: unknown; user: unknown; org: unknown; at: unknown }>;
       try {
         notice = JSON.parse(payload) as typeof notice;
       } catch {
         notice = {};
       }
-      if (typeof notice.session === 'string' && notice.session) this.markRevoked(notice.session);
+      if (typeof notice.org === 'string' && notice.org && typeof notice.user === 'string' && Number.isFinite(notice.at)) {
+        this.markOrgChanged(notice.org, notice.user, notice.at as number);
+      } else if (typeof notice.session === 'string' && notice.session) this.markRevoked(notice.session);
       else if (typeof notice.user === 'string' && notice.user) this.markBlocked(notice.user);
       else onBadNotice?.(payload);
     });

@@ -9,6 +9,8 @@ import type { Database, SqlClient } from '../store/database';
 
 export const WEBHOOK_ACTOR_ID = 'system:clerk-webhook';
 const REVOKING_EVENTS = new Set(['session.revoked', 'session.ended', 'session.removed']);
+/** A member removed or given another role, or the organization deleted: older tokens naming it are stale. */
+const MEMBERSHIP_EVENTS = new Set(['organizationMembership.deleted', 'organizationMembership.updated', 'organization.deleted']);
 const MAX_BODY = '1mb';
 
 export interface WebhookDeps {
@@ -24,8 +26,9 @@ type Outcome = 'applied' | 'duplicate' | 'ignored';
 class UnusablePayload extends Error {}
 
 /**
- * POST /webhooks/clerk: Clerk (through Svix) tells us about sessions that ended and users that
- * were deleted, so tokens they still hold stop working before they expire. The body must stay
+ * POST /webhooks/clerk: Clerk (through Svix) tells us about sessions that ended, users that were
+ * deleted and organization memberships that changed, so tokens they still hold stop working (or
+ * stop carrying a stale organization role) before they expire. The body must stay
  * raw: the signature covers the exact bytes, so this router sits before any JSON parser.
  */
 export function clerkWebhooks(deps: WebhookDeps): Router {
@@ -83,7 +86,7 @@ async function handle(deps: WebhookDeps, secret: string, req: Request): Promise<
   const type = typeof event.type === 'string' ? event.type : '';
   const data = event.data && typeof event.data === 'object' ? event.data : {};
 
-  const result = await deps.db.transaction(async (tx): Promise<{ outcome: Outcome; revoke?: string; block?: string }> => {
+  const result = await deps.db.transaction(async (tx): Promise<{ outcome: Outcome; revoke?: string; block?: string; org?: { org: string; user: string; at: number } }> => {
     const fresh = await tx.query(
       'INSERT INTO webhook_events (svix_id, type, received_at) VALUES ($1, $2, now()) ON CONFLICT (svix_id) DO NOTHING RETURNING svix_id',
       [svixId, type],
@@ -114,12 +117,29 @@ async function handle(deps: WebhookDeps, secret: string, req: Request): Promise<
       await audit(tx, req, { userId, action: AuditAction.userDeleted, after: { event: type, userId, blocked: true, svixId } });
       return { outcome: 'applied', block: userId };
     }
+    if (MEMBERSHIP_EVENTS.has(type)) {
+      const org = type === 'organization.deleted' ? { id: idOf(data.id, 'organization'), user: '' } : membershipOf(data);
+      const at = (await tx.query<{ at: Date }>("SELECT date_trunc('milliseconds', now()) AS at")).rows[0].at;
+      await tx.query(
+        `INSERT INTO org_membership_changes (org_id, user_id, changed_at, event_id) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (org_id, user_id) DO UPDATE SET changed_at = EXCLUDED.changed_at, event_id = EXCLUDED.event_id
+         WHERE org_membership_changes.changed_at < EXCLUDED.changed_at`,
+        [org.id, org.user, at, svixId],
+      );
+      const notice = { org: org.id, user: org.user, at: new Date(at).getTime() };
+      await announce(tx, notice);
+      const role = typeof data.role === 'string' ? data.role : null;
+      const after = { event: type, orgId: org.id, ...(org.user ? { userId: org.user, role: type === 'organizationMembership.updated' ? role : null } : {}), svixId };
+      await audit(tx, req, { stream: org.user ? `user:${org.user}` : `org:${org.id}`, action: AuditAction.orgMembershipChanged, after });
+      return { outcome: 'applied', org: notice };
+    }
     return { outcome: 'ignored' };
   });
   // After commit only: a rolled-back delivery must not revoke anything, even locally. (The
   // notice reaches this instance too, a little later; marking twice is harmless.)
   if (result.revoke) deps.gate.markRevoked(result.revoke);
   if (result.block) deps.gate.markBlocked(result.block);
+  if (result.org) deps.gate.markOrgChanged(result.org.org, result.org.user, result.org.at);
   deps.log.info('clerk webhook', { requestId: req.requestId, svixId, type, outcome: result.outcome });
   return result.outcome;
 }
@@ -129,15 +149,22 @@ async function announce(tx: SqlClient, notice: RevocationNotice): Promise<void> 
   await tx.query('SELECT pg_notify($1, $2)', [REVOCATION_CHANNEL, JSON.stringify(notice)]);
 }
 
-function idOf(v: unknown, what: string): string {
-  if (typeof v !== 'string' || v.length === 0 || v.length > 256) throw new UnusablePayload(`The event's data.id (the ${what} id) is missing.`);
+/** An organization membership's organization id and user id (Clerk: data.organization.id, data.public_user_data.user_id). */
+function membershipOf(data: Record<string, unknown>): { id: string; user: string } {
+  const org = data.organization && typeof data.organization === 'object' ? (data.organization as Record<string, unknown>) : {};
+  const user = data.public_user_data && typeof data.public_user_data === 'object' ? (data.public_user_data as Record<string, unknown>) : {};
+  return { id: idOf(org.id, 'organization', 'data.organization.id'), user: idOf(user.user_id, 'member\'s user', 'data.public_user_data.user_id') };
+}
+
+function idOf(v: unknown, what: string, field = 'data.id'): string {
+  if (typeof v !== 'string' || v.length === 0 || v.length > 256) throw new UnusablePayload(`The event's ${field} (the ${what} id) is missing.`);
   return v;
 }
 
 async function audit(
   tx: SqlClient,
   req: Request,
-  e: { userId: string; action: string; after: Record<string, unknown> },
+  e: { userId?: string; stream?: string; action: string; after: Record<string, unknown> },
 ): Promise<void> {
   const now = await tx.query<{ now: Date }>("SELECT date_trunc('milliseconds', now()) AS now");
   const actor: AuditActor = {
@@ -150,5 +177,5 @@ async function audit(
     ip: req.socket.remoteAddress ?? null,
     userAgent: req.header('user-agent')?.slice(0, 512) ?? null,
   };
-  await appendEvent(tx, { stream: `user:${e.userId}`, mode: 'shared', action: e.action, occurredAt: now.rows[0].now, actor, after: e.after });
+  await appendEvent(tx, { stream: e.stream ?? `user:${e.userId}`, mode: 'shared', action: e.action, occurredAt: now.rows[0].now, actor, after: e.after });
 }

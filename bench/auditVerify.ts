@@ -9,7 +9,7 @@
  * side alone, with the database not competing for the CPUs.
  * Each verify phase runs BENCH_RUNS times (default 3); the median run is shown, with every run's rate.
  * Usage: npx tsx bench/auditVerify.ts
- *   BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres) names the server;
+ *   BENCH_DATABASE_URL (else TEST_DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres) names the server;
  *   a fresh database with a random name is created there and dropped at the end.
  */
 import { spawn } from 'node:child_process';
@@ -17,7 +17,6 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { createCheckpoint } from '../src/audit/checkpoint';
 import { signerFromPem } from '../src/audit/checkpointKey';
 import { exportAuditTrail } from '../src/audit/export';
@@ -29,9 +28,10 @@ import { migrate } from '../src/store/migrate';
 import { openPglite } from '../src/store/pglite';
 import { openPostgres } from '../src/store/postgres';
 import { TrailSeeder } from './auditSeed';
+import { admin, SERVER_URL } from './lib/postgres';
 
 const RUNS = Math.max(1, Number(process.env.BENCH_RUNS ?? 3));
-const SERVER = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const SERVER = SERVER_URL;
 type Target = { kind: 'postgres'; url: string } | { kind: 'pglite'; dir: string };
 const open = (t: Target): Promise<Database> => (t.kind === 'postgres' ? openPostgres(t.url, { max: 2 }) : openPglite(t.dir));
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
@@ -138,15 +138,6 @@ function runPhase(phase: string, target: Target, out: string, keyPem: string): P
   });
 }
 
-async function admin(sql: string): Promise<void> {
-  const c = new pg.Client({ connectionString: SERVER, connectionTimeoutMillis: 3000 });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
 
 async function main(): Promise<void> {
   const { privateKey } = await import('node:crypto').then((c) => c.generateKeyPairSync('ed25519'));

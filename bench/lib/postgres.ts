@@ -6,7 +6,8 @@ import { openPostgres } from '../../src/store/postgres';
 /** The PostgreSQL server benches use: BENCH_DATABASE_URL, TEST_DATABASE_URL, else the local service. */
 export const SERVER_URL = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
-async function admin(sql: string): Promise<void> {
+/** Runs one statement on the server's maintenance database (CREATE / DROP DATABASE). */
+export async function admin(sql: string): Promise<void> {
   const c = new pg.Client({ connectionString: SERVER_URL, connectionTimeoutMillis: 3000 });
   await c.connect();
   try {

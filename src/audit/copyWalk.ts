@@ -1,6 +1,7 @@
 import { hashHex } from './agreement';
 import { civilDate, civilRange, jsonTextOf, timeOfDay } from './canonicalFast';
 import { FIELDS, fieldOffsets, int32 } from './copyRows';
+import { FlatJsonb } from './flatJsonb';
 import { CANONICAL_VERSION } from './trail';
 
 /**
@@ -98,6 +99,7 @@ class Walk {
   private end = 0;
 
   private readonly dv: DataView;
+  private readonly flat = new FlatJsonb();
 
   constructor(private readonly b: Buffer) {
     this.dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
@@ -240,7 +242,11 @@ class Walk {
     const a = this.s[i] + 1;
     const z = this.e[i];
     if (this.b[a - 1] !== 1) throw new Doubt();
-    if (this.flatJson(a, z)) return;
+    const r = this.flat.match(this.b, a, z, this.p, this.end);
+    if (r >= 0) {
+      this.p = r;
+      return;
+    }
     let text: string | null = null;
     try {
       text = jsonTextOf(JSON.parse(this.b.toString('utf8', a, z)));
@@ -251,77 +257,6 @@ class Walk {
     this.text(text);
   }
 
-  private readonly ks = new Int32Array(64);
-  private readonly ke = new Int32Array(64);
-  private readonly vs = new Int32Array(64);
-  private readonly ve = new Int32Array(64);
-  private readonly order = new Int32Array(64);
-
-  /**
-   * jsonb's text of a scalar or of an object with scalar values (`{"k": v, "k2": v2}`, keys
-   * ordered by length, then bytes) against the canonical text at the cursor (`{"k":v,"k2":v2}`,
-   * keys in code-unit order): the key and value tokens are sorted and compared as bytes. Equal
-   * bytes are equal values; where the forms could differ (a number written another way, an
-   * escape, a key order that differs between UTF-8 and UTF-16) the bytes differ and this says
-   * false, leaving the decision to the parse. Moves the cursor only when it says true.
-   */
-  private flatJson(a: number, z: number): boolean {
-    const { b } = this;
-    const p = this.p;
-    if (b[a] !== 0x7b) {
-      if (b[a] === 0x5b) return false; // arrays: jsonb writes ", " between items
-      const len = z - a;
-      if (p + len > this.end) return false;
-      for (let j = 0; j < len; j++) if (b[a + j] !== b[p + j]) return false;
-      this.p = p + len;
-      return true;
-    }
-    let n = 0;
-    let q = a + 1;
-    if (b[q] !== 0x7d) {
-      for (;;) {
-        if (n === 64 || b[q] !== 0x22) return false;
-        this.ks[n] = q;
-        q = endOfString(b, q, z);
-        this.ke[n] = q;
-        if (b[q] !== 0x3a || b[q + 1] !== 0x20) return false;
-        q += 2;
-        this.vs[n] = q;
-        const c = b[q];
-        if (c === 0x7b || c === 0x5b) return false; // nested: key order and spacing inside it differ
-        q = c === 0x22 ? endOfString(b, q, z) : endOfScalar(b, q, z);
-        this.ve[n] = q;
-        n++;
-        if (b[q] === 0x7d) break;
-        if (b[q] !== 0x2c || b[q + 1] !== 0x20) return false;
-        q += 2;
-      }
-    }
-    if (q + 1 !== z) return false;
-    // Insertion sort of the keys by their bytes, inside the quotes (UTF-8 byte order is code point order).
-    const { order, ks, ke } = this;
-    for (let x = 0; x < n; x++) {
-      let y = x;
-      while (y > 0 && bytesLess(b, ks[x] + 1, ke[x] - 1, ks[order[y - 1]] + 1, ke[order[y - 1]] - 1)) {
-        order[y] = order[y - 1];
-        y--;
-      }
-      order[y] = x;
-    }
-    let r = p;
-    if (r >= this.end || b[r++] !== 0x7b) return false;
-    for (let x = 0; x < n; x++) {
-      const o = order[x];
-      if (x > 0 && b[r++] !== 0x2c) return false;
-      r = sameBytes(b, ks[o], ke[o], r, this.end);
-      if (r < 0 || b[r++] !== 0x3a) return false;
-      r = sameBytes(b, this.vs[o], this.ve[o], r, this.end);
-      if (r < 0) return false;
-    }
-    if (r >= this.end || b[r++] !== 0x7d) return false;
-    this.p = r;
-    return true;
-  }
 
   private text(t: string): void {
     if (isAscii(t)) this.ascii(t);
@@ -355,36 +290,6 @@ function digits(b: Buffer, p: number, v: number, width: number): boolean {
   }
   return v === 0;
 }
-
-/** Index just past the JSON string starting at q (a quote); z if it does not end. */
-function endOfString(b: Buffer, q: number, z: number): number {
-  for (q++; q < z; q++) {
-    const c = b[q];
-    if (c === 0x5c) q++;
-    else if (c === 0x22) return q + 1;
-  }
-  return z;
-}
-
-/** Index of the , or } that ends the number, true, false or null starting at q. */
-function endOfScalar(b: Buffer, q: number, z: number): number {
-  while (q < z && b[q] !== 0x2c && b[q] !== 0x7d) q++;
-  return q;
-}
-
-/** b[a1..z1) sorts before b[a2..z2) bytewise. */
-function bytesLess(b: Buffer, a1: number, z1: number, a2: number, z2: number): boolean {
-  for (; a1 < z1 && a2 < z2; a1++, a2++) if (b[a1] !== b[a2]) return b[a1] < b[a2];
-  return z1 - a1 < z2 - a2;
-}
-
-/** b[a..z) equals the bytes at r (not past end): the index after them, or -1. */
-function sameBytes(b: Buffer, a: number, z: number, r: number, end: number): number {
-  if (r + (z - a) > end) return -1;
-  for (; a < z; a++, r++) if (b[a] !== b[r]) return -1;
-  return r;
-}
-
 
 const NON_ASCII = /[^\x00-\x7f]/;
 const isAscii = (s: string) => !NON_ASCII.test(s);

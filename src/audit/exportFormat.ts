@@ -78,8 +78,10 @@ export function toExportLine(e: AuditEventRecord): ExportLine {
     impersonator_id: e.impersonatorId,
     job_id: e.jobId,
     reason: e.reason,
-    before: e.before ?? null,
-    after: e.after ?? null,
+    // In canonical key order (the database's jsonb has its own): the same values, and offline
+    // verify can compare the text as it is (lineWalk.ts).
+    before: sortedKeys(e.before ?? null),
+    after: sortedKeys(e.after ?? null),
     request_id: e.requestId,
     ip: e.ip,
     user_agent: e.userAgent,
@@ -90,6 +92,16 @@ export function toExportLine(e: AuditEventRecord): ExportLine {
     hash: e.hash,
     prev_hash: e.prevHash,
   };
+}
+
+/** A JSON value whose objects list their keys sorted by code unit, as canonicalJson writes them. */
+function sortedKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sortedKeys);
+  if (v === null || typeof v !== 'object' || Object.getPrototypeOf(v) !== Object.prototype) return v;
+  const obj = v as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(obj).sort()) out[k] = sortedKeys(obj[k]);
+  return out;
 }
 
 const date = (v: unknown): Date | null => (v === null || v === undefined ? null : new Date(String(v)));

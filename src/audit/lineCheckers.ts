@@ -1,4 +1,5 @@
 import type { PrecheckedEvent } from './source';
+import type { SelfCheck } from './verifySelf';
 import { checkExportLine } from './verifySelf';
 import { workerPool } from './workerPool';
 
@@ -34,14 +35,59 @@ export function inlineLineChecker(): LineChecker {
 }
 
 /**
+ * Line results as they cross between threads: one array per field instead of an object per
+ * line, whose property names the structured clone would write out again for every line.
+ */
+export interface PackedLines {
+  /** 0: blank, 1: not an event, 2: an event (its fields at the same index below). */
+  kinds: Uint8Array;
+  seq: string[];
+  id: string[];
+  stream: string[];
+  streamSeq: Float64Array;
+  hash: string[];
+  prevHash: (string | null)[];
+  self: (SelfCheck | null)[];
+}
+
+export function packLines(results: LineResult[]): PackedLines {
+  const n = results.length;
+  const p: PackedLines = { kinds: new Uint8Array(n), seq: [], id: [], stream: [], streamSeq: new Float64Array(n), hash: [], prevHash: [], self: [] };
+  for (let i = 0; i < n; i++) {
+    const r = results[i];
+    p.kinds[i] = r === false ? 0 : r === null ? 1 : 2;
+    if (!r) continue;
+    p.seq[i] = r.seq;
+    p.id[i] = r.id;
+    p.stream[i] = r.stream;
+    p.streamSeq[i] = r.streamSeq;
+    p.hash[i] = r.hash;
+    p.prevHash[i] = r.prevHash;
+    p.self[i] = r.self;
+  }
+  return p;
+}
+
+export function unpackLines(p: PackedLines): LineResult[] {
+  const out: LineResult[] = new Array(p.kinds.length);
+  for (let i = 0; i < p.kinds.length; i++) {
+    const kind = p.kinds[i];
+    out[i] = kind === 0 ? false : kind === 1 ? null : {
+      seq: p.seq[i], id: p.id[i], stream: p.stream[i], streamSeq: p.streamSeq[i], hash: p.hash[i], prevHash: p.prevHash[i], self: p.self[i],
+    };
+  }
+  return out;
+}
+
+/**
  * `n` worker threads, each given whole chunks in turn (moved to it, not copied). The same
  * checkExportLine runs there as inline, so the findings cannot differ; only the time they take does.
  */
 export function workerLineChecker(n: number): LineChecker {
-  const pool = workerPool<Uint8Array, LineResult[]>('exportLineWorker', n);
+  const pool = workerPool<Uint8Array, PackedLines>('exportLineWorker', n);
   return {
     depth: 2 * n,
-    check: (bytes) => pool.run(bytes, [bytes.buffer as ArrayBuffer]),
+    check: async (bytes) => unpackLines(await pool.run(bytes, [bytes.buffer as ArrayBuffer])),
     close: () => pool.close(),
   };
 }

@@ -1,5 +1,5 @@
 import { hashHex } from './agreement';
-import { isoString, jsonTextOf } from './canonicalFast';
+import { jsonTextOf } from './canonicalFast';
 import { isAttributable } from './exportFormat';
 import type { PrecheckedEvent } from './source';
 import { CANONICAL_VERSION } from './trail';
@@ -65,13 +65,23 @@ const STRING = /^"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"$/;
 const STRINGS: LineKey[] = ['id', 'stream', 'action', 'user_id', 'hash'];
 const NULLABLE: LineKey[] = ['user_email', 'session_id', 'impersonator_id', 'job_id', 'reason', 'request_id', 'ip', 'user_agent', 'prev_hash'];
 
-/** A time token as toISOString writes it (so fromExportLine's Date gives back the same text), or null. */
+const ISO = /^"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)\.\d{3}Z"$/;
+const DAYS_IN_MONTH = [0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/**
+ * A time token as toISOString writes it (so fromExportLine's Date gives back the same text), or
+ * null: the form, and a date that exists. (Date.parse and a round trip said the same, slower.)
+ */
 function isoToken(token: string, nullable: boolean): boolean {
   if (token === 'null') return nullable;
-  if (token.length !== 26 || !STRING.test(token)) return false;
-  const text = token.slice(1, -1);
-  const ms = Date.parse(text);
-  return !Number.isNaN(ms) && isoString(ms) === text;
+  const m = ISO.exec(token);
+  if (!m) return false;
+  const year = Number(m[1]);
+  const month = Number(m[2]);
+  const day = Number(m[3]);
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  if (month < 1 || month > 12 || day < 1 || day > (month === 2 && leap ? 29 : DAYS_IN_MONTH[month])) return false;
+  return Number(m[4]) < 24 && Number(m[5]) < 60 && Number(m[6]) < 60;
 }
 
 const I = SLOT;
@@ -80,8 +90,19 @@ const STRING_SLOTS = STRINGS.map((k) => SLOT[k]);
 const NULLABLE_SLOTS = NULLABLE.map((k) => SLOT[k]);
 
 // Module-level helpers, not closures: under tsx every closure made per call is also given a name.
-const jsonString = (token: string): string => JSON.parse(token) as string;
+/** A validated string token's value: the text inside the quotes when nothing is escaped. */
+const jsonString = (token: string): string => (token.includes('\\') ? (JSON.parse(token) as string) : token.slice(1, -1));
 const nullableString = (token: string): string | null => (token === 'null' ? null : jsonString(token));
+
+/** The canonical text the line's tokens make, with these before/after texts. */
+function expectedText(tk: string[], before: string, after: string): string {
+  let text = '';
+  for (let i = 0; i < CANONICAL_SLOTS.length; i++) {
+    const slot = CANONICAL_SLOTS[i];
+    text += PREFIXES[i] + (slot === I.before ? before : slot === I.after ? after : tk[slot]);
+  }
+  return text + END;
+}
 
 export function checkExportLineFast(line: string): PrecheckedEvent | undefined {
   const tk: string[] = new Array(LINE_KEYS.length);
@@ -103,24 +124,24 @@ export function checkExportLineFast(line: string): PrecheckedEvent | undefined {
   if (!INTEGER.test(tk[I.seq]) || !INTEGER.test(tk[I.stream_seq])) return undefined;
   if (!isoToken(tk[I.timestamp], false) || !isoToken(tk[I.token_iat], true)) return undefined;
   let canonical: unknown;
-  let before: string | null;
-  let after: string | null;
+  let before: unknown;
+  let after: unknown;
   try {
     canonical = JSON.parse(tk[I.canonical]);
-    before = jsonTextOf(JSON.parse(tk[I.before]));
-    after = jsonTextOf(JSON.parse(tk[I.after]));
+    before = JSON.parse(tk[I.before]); // valid JSON, whatever form it has
+    after = JSON.parse(tk[I.after]);
   } catch {
     return undefined;
   }
-  if (typeof canonical !== 'string' || before === null || after === null) return undefined;
+  if (typeof canonical !== 'string') return undefined;
 
-  // The canonical text is exactly these tokens under the canonical keys.
-  let expected = '';
-  for (let i = 0; i < CANONICAL_SLOTS.length; i++) {
-    const slot = CANONICAL_SLOTS[i];
-    expected += PREFIXES[i] + (slot === I.before ? before : slot === I.after ? after : tk[slot]);
+  // The canonical text is exactly these tokens under the canonical keys. before/after are taken
+  // as they are first (export writes them canonically), else re-serialised canonically.
+  if (expectedText(tk, tk[I.before], tk[I.after]) !== canonical) {
+    const b = jsonTextOf(before);
+    const a = jsonTextOf(after);
+    if (b === null || a === null || expectedText(tk, b, a) !== canonical) return undefined;
   }
-  if (expected + END !== canonical) return undefined;
 
   const sessionId = nullableString(tk[I.session_id]);
   const attributable = isAttributable({ actorId: jsonString(tk[I.user_id]), sessionId, tokenIssuedAt: tk[I.token_iat] === 'null' ? null : new Date(0) });

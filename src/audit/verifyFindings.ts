@@ -1,3 +1,5 @@
+import { jsonTextOf } from './canonicalFast';
+
 /** What verify can find. The first five are the tampering the issue names; the rest are about seals. */
 export type FindingKind =
   | 'edited-field'
@@ -51,10 +53,11 @@ export class Findings {
 }
 
 /** Short, single-line rendering of a value for a finding. */
+/** A value in a finding's message: JSON, objects with their keys sorted (the same whichever source it came from). */
 export function show(v: unknown): string {
   let text: string;
   try {
-    text = v === undefined ? 'absent' : JSON.stringify(v);
+    text = v === undefined ? 'absent' : (jsonTextOf(v) ?? JSON.stringify(v));
   } catch {
     text = String(v);
   }

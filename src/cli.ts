@@ -102,7 +102,10 @@ function onShutdown(stop: () => Promise<void>): void {
     stopping = true;
     console.log(`${signal} received, shutting down`);
     stop().then(
-      () => process.exit(0),
+      () => {
+        console.log('stopped');
+        process.exit(0);
+      },
       (err) => {
         console.error(err);
         process.exit(1);

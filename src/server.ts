@@ -90,6 +90,10 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     parseOptions: { maxTokens: 1000 },
     csrfPrevention: true,
     allowBatchedHttpRequests: false,
+    // The process's signals are handled once, by the CLI, which stops everything in order
+    // (RunningServer.stop). Apollo's own handler stopped it a second time, concurrently, and the
+    // two stops never finished: `npm start` hung on Ctrl-C.
+    stopOnTerminationSignals: false,
     formatError: format,
     validationRules: armor.validationRules,
     plugins: [

@@ -2,7 +2,7 @@ import { createCheckpoint } from '../src/audit/checkpoint';
 import { databaseSource } from '../src/audit/source';
 import { verifyAuditTrail, type VerifyReport } from '../src/audit/verify';
 import type { Database, SqlClient } from '../src/store/database';
-import { eventAt, forged, insertRaw, newSigner, rehashed, seedTrail, underAttack, type SeededTrail } from './helpers/auditFixture';
+import { eventAt, forged, insertRaw, newSigner, rehashed, seedTrail, swapSeqs, underAttack, type SeededTrail } from './helpers/auditFixture';
 import { openTestDatabase } from './helpers/server';
 
 // Tampering through direct SQL, as someone with database access (triggers disabled), each attack
@@ -107,15 +107,7 @@ test('a forged event claiming a position its stream already has: inserted event'
 
 test('two events of a stream with their seqs swapped: reordered event, at the lower seq', async () => {
   const [x, y] = [await eventAt(db, job('A'), 2), await eventAt(db, job('A'), 3)];
-  const r = await underAttack(
-    db,
-    async (tx) => {
-      await tx.query('DELETE FROM audit_events WHERE id = ANY($1::uuid[])', [[x.id, y.id]]);
-      await insertRaw(tx, x, Number(y.seq));
-      await insertRaw(tx, y, Number(x.seq));
-    },
-    verify,
-  );
+  const r = await underAttack(db, swapSeqs(x, y), verify);
   expect(r.first).toMatchObject({ kind: 'reordered-event', seq: Number(x.seq), eventId: y.id });
   expect(r.first!.message).toContain(`appears later at seq ${y.seq}`);
   expect(r.findingsTotal).toBe(1);
@@ -123,15 +115,7 @@ test('two events of a stream with their seqs swapped: reordered event, at the lo
 
 test('two events of different streams swapped: the checkpoint digest catches the reordering', async () => {
   const [x, y] = [await eventAt(db, job('B'), 1), await eventAt(db, job('C'), 1)];
-  const r = await underAttack(
-    db,
-    async (tx) => {
-      await tx.query('DELETE FROM audit_events WHERE id = ANY($1::uuid[])', [[x.id, y.id]]);
-      await insertRaw(tx, x, Number(y.seq));
-      await insertRaw(tx, y, Number(x.seq));
-    },
-    verify,
-  );
+  const r = await underAttack(db, swapSeqs(x, y), verify);
   expect(r.first).toMatchObject({ kind: 'altered-interval', seq: 1 });
   expect(r.first!.message).toMatch(/seq 1\.\.7 do not add up to checkpoint #1's digest.*reordered/);
 });

@@ -117,6 +117,15 @@ class Rollback<T> extends Error {
   }
 }
 
+/** An attack that swaps two events' seqs (delete both, insert each at the other's seq), triggers being off. */
+export const swapSeqs =
+  (x: AuditEventRecord, y: AuditEventRecord) =>
+  async (tx: SqlClient): Promise<void> => {
+    await tx.query('DELETE FROM audit_events WHERE id = ANY($1::uuid[])', [[x.id, y.id]]);
+    await insertRaw(tx, x, Number(y.seq));
+    await insertRaw(tx, y, Number(x.seq));
+  };
+
 /**
  * Tampers as someone with database access would (append-only triggers switched off), checks,
  * and rolls everything back, so each attack starts from the same intact trail.

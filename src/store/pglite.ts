@@ -25,6 +25,7 @@ export async function openPglite(dir: string | undefined): Promise<Database> {
   const client = wrap(pg);
   return {
     kind: 'pglite',
+    exclusive: true,
     query: client.query,
     exec: client.exec,
     transaction: (fn) => pg.transaction((tx) => fn(wrap(tx))),

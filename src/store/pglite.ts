@@ -1,38 +1,147 @@
 import fs from 'node:fs';
-import { PGlite } from '@electric-sql/pglite';
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import type { Database, QueryResult, SqlClient } from './database';
-
-type PGliteTx = Parameters<Parameters<PGlite['transaction']>[0]>[0];
-
-const wrap = (q: PGlite | PGliteTx): SqlClient => ({
-  async query<R>(text: string, params: readonly unknown[] = []): Promise<QueryResult<R>> {
-    const res = await q.query<R>(text, params as unknown[]);
-    // PGlite reports affectedRows = 0 for a SELECT: count the rows returned too (as node-postgres does).
-    return { rows: res.rows, rowCount: Math.max(res.affectedRows ?? 0, res.rows.length) };
-  },
-  async exec(script: string): Promise<void> {
-    await q.exec(script);
-  },
-});
+import type { Reply, Request, SerializedError, ThreadData } from './pgliteThread';
 
 /**
- * The embedded store: a real PostgreSQL (compiled to WASM) on disk in `dir`, or in memory
- * when `dir` is undefined. One connection, so transactions run one at a time.
+ * PostgreSQL settings for the embedded store. Its shared buffers live in the process's own
+ * memory (PostgreSQL's default is 128 MB); the operating system's page cache still holds the
+ * files, so a smaller pool costs little for one process's working set.
+ */
+const CONF = 'shared_buffers=32MB';
+
+// Starts the thread module as it is here: compiled JavaScript, or TypeScript through tsx (which
+// a worker does not inherit from `tsx src/cli.ts` or from jest).
+const BOOTSTRAP = `
+const { workerData } = require('node:worker_threads');
+if (workerData.register) require(workerData.register).register();
+require(workerData.file);`;
+
+type Unsent = Request extends infer R ? (R extends Request ? Omit<R, 'id'> : never) : never;
+
+/** A database error rebuilt on this side, with PostgreSQL's fields (code is the SQLSTATE). */
+function rebuild(e: SerializedError): Error {
+  return Object.assign(new Error(e.message), e);
+}
+
+function startThread(data: ThreadData): { worker: Worker; ready: Promise<void> } {
+  const ext = path.extname(__filename);
+  const worker = new Worker(BOOTSTRAP, {
+    eval: true,
+    workerData: { ...data, file: path.join(__dirname, `pgliteThread${ext}`), register: ext === '.ts' ? require.resolve('tsx/cjs/api') : null },
+  });
+  const ready = new Promise<void>((resolve, reject) => {
+    const onMessage = (m: Reply) => {
+      if ('ready' in m) resolve();
+      else if ('fatal' in m) reject(rebuild(m.fatal));
+      else return;
+      worker.off('message', onMessage);
+    };
+    worker.on('message', onMessage);
+    worker.once('error', reject);
+    worker.once('exit', (code) => reject(new Error(`the embedded database thread exited (code ${code}) while starting`)));
+  });
+  return { worker, ready };
+}
+
+/**
+ * The embedded store: a real PostgreSQL (compiled to WASM) on disk in `dir`, or in memory when
+ * `dir` is undefined, running in a thread of its own (pgliteThread.ts). One connection, so
+ * transactions run one at a time; queries from outside a transaction wait until it ends.
  */
 export async function openPglite(dir: string | undefined): Promise<Database> {
-  if (dir) fs.mkdirSync(dir, { recursive: true });
-  const pg = await PGlite.create(dir);
-  const client = wrap(pg);
+  if (dir) {
+    fs.mkdirSync(dir, { recursive: true });
+    // A new data directory is made in a thread that then exits: initdb's working memory would
+    // otherwise stay in the serving thread's WASM heap for the life of the process.
+    if (!fs.existsSync(path.join(dir, 'PG_VERSION'))) {
+      const init = startThread({ dir, conf: CONF, initOnly: true });
+      await init.ready;
+      await init.worker.terminate();
+    }
+  }
+  const { worker, ready } = startThread({ dir, conf: CONF, initOnly: false });
+  await ready;
+
+  let ids = 0;
+  let dead: Error | null = null;
+  type Answer = { rows?: string; dates?: string[]; rowCount?: number };
+  const waiting = new Map<number, { resolve: (r: Answer) => void; reject: (e: Error) => void }>();
+  const listeners = new Map<string, Set<(payload: string) => void>>();
+  worker.on('message', (m: Reply) => {
+    if ('notify' in m) {
+      for (const l of listeners.get(m.notify) ?? []) l(m.payload);
+      return;
+    }
+    if (!('id' in m)) return;
+    const w = waiting.get(m.id);
+    waiting.delete(m.id);
+    if ('error' in m) w?.reject(rebuild(m.error));
+    else w?.resolve(m);
+  });
+  const fail = (err: Error) => {
+    dead = err;
+    for (const w of waiting.values()) w.reject(err);
+    waiting.clear();
+  };
+  worker.on('error', (err) => fail(new Error(`the embedded database thread failed: ${err.message}`)));
+  worker.on('exit', (code) => fail(new Error(`the embedded database thread has stopped (code ${code})`)));
+
+  const post = (req: Unsent): { id: number; answer: Promise<Answer> } => {
+    const id = ++ids;
+    if (dead) return { id, answer: Promise.reject(dead) };
+    const answer = new Promise<Answer>((resolve, reject) => waiting.set(id, { resolve, reject }));
+    worker.postMessage({ ...req, id });
+    return { id, answer };
+  };
+  const call = (req: Unsent): Promise<Answer> => post(req).answer;
+  const client = (tx?: number): SqlClient => ({
+    async query<R>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<R>> {
+      const res = await call({ op: 'query', sql, params: params as unknown[], tx });
+      const rows = JSON.parse(res.rows ?? '[]') as Record<string, unknown>[];
+      if (res.dates?.length) for (const row of rows) for (const c of res.dates) if (typeof row[c] === 'number') row[c] = new Date(row[c] as number);
+      return { rows: rows as R[], rowCount: res.rowCount ?? 0 };
+    },
+    async exec(sql: string): Promise<void> {
+      await call({ op: 'exec', sql, tx });
+    },
+  });
+  const base = client();
+
   return {
     kind: 'pglite',
     exclusive: true,
-    query: client.query,
-    exec: client.exec,
-    transaction: (fn) => pg.transaction((tx) => fn(wrap(tx))),
-    async listen(channel, onNotify) {
-      const unsubscribe = await pg.listen(channel, onNotify);
-      return async () => unsubscribe();
+    query: base.query,
+    exec: base.exec,
+    async transaction(fn) {
+      const { id: tx, answer } = post({ op: 'begin' });
+      await answer;
+      let result;
+      try {
+        result = await fn(client(tx));
+      } catch (err) {
+        await call({ op: 'end', tx, commit: false }).catch(() => undefined);
+        throw err;
+      }
+      await call({ op: 'end', tx, commit: true });
+      return result;
     },
-    close: () => pg.close(),
+    async listen(channel, onNotify) {
+      let set = listeners.get(channel);
+      if (!set) {
+        listeners.set(channel, (set = new Set()));
+        await call({ op: 'listen', channel });
+      }
+      set.add(onNotify);
+      return async () => {
+        set!.delete(onNotify);
+      };
+    },
+    async close() {
+      if (dead) return;
+      await call({ op: 'close' });
+      await new Promise<void>((resolve) => (worker.threadId === -1 ? resolve() : worker.once('exit', () => resolve())));
+    },
   };
 }

@@ -25,7 +25,7 @@ import { cors } from './transport/cors';
 import { graphqlHttpHandler } from './transport/graphqlHttp';
 import { sendError, sendJson } from './transport/respond';
 import { routeRequests } from './transport/routes';
-import { JobEvents } from './transport/jobEvents';
+import { JobEvents } from './jobs/events';
 import { attachWebSocket } from './transport/ws';
 import { clerkWebhooks } from './transport/webhooks';
 

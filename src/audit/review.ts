@@ -1,5 +1,5 @@
-import { isUuid } from '../jobs/service';
 import type { SqlClient } from '../store/database';
+import { isUuid } from '../store/uuid';
 import { checkPageSize, decodeCursor, toPage, type Page } from '../store/pagination';
 import { AUDIT_COLUMNS, auditRowToRecord } from './trail';
 import type { AuditEventRecord } from './types';

@@ -7,8 +7,8 @@ import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/di
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import express from 'express';
 import { DatabaseSessionGate } from './auth/sessionGate';
-import { startCheckpointer, type Checkpointer } from './audit/checkpoint';
-import { loadCheckpointSigner } from './audit/checkpointKey';
+import { startCheckpointer, type Checkpointer } from './audit/checkpoint/create';
+import { loadCheckpointSigner } from './audit/checkpoint/key';
 import { createAuth, type AuthSetup } from './auth/setup';
 import type { Config } from './config';
 import { createContext, type GraphQLContext, type Services } from './context';

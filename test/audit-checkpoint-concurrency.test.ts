@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { createCheckpoint } from '../src/audit/checkpoint';
-import { databaseSource } from '../src/audit/source';
+import { createCheckpoint } from '../src/audit/checkpoint/create';
+import { databaseSource } from '../src/audit/verify/databaseSource';
 import { appendEvent } from '../src/audit/trail';
-import { verifyAuditTrail } from '../src/audit/verify';
+import { verifyAuditTrail } from '../src/audit/verify/verify';
 import { JobsService } from '../src/jobs/service';
 import type { Database, SqlClient } from '../src/store/database';
 import { ALICE, BOB, newSigner } from './helpers/auditFixture';

@@ -1,6 +1,6 @@
-import { createCheckpoint } from '../src/audit/checkpoint';
-import { databaseSource } from '../src/audit/source';
-import { verifyAuditTrail, type VerifyReport } from '../src/audit/verify';
+import { createCheckpoint } from '../src/audit/checkpoint/create';
+import { databaseSource } from '../src/audit/verify/databaseSource';
+import { verifyAuditTrail, type VerifyReport } from '../src/audit/verify/verify';
 import type { Database, SqlClient } from '../src/store/database';
 import { eventAt, forged, insertRaw, newSigner, rehashed, seedTrail, swapSeqs, underAttack, type SeededTrail } from './helpers/auditFixture';
 import { openTestDatabase } from './helpers/server';

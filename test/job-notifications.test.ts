@@ -1,6 +1,6 @@
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
-import type { AuditActor } from '../src/audit/types';
+import type { AuditActor } from '../src/audit/event';
 import { JobsService } from '../src/jobs/service';
 import { JOB_UPDATED_CHANNEL } from '../src/jobs/types';
 import { openStore, type StoreUnderTest } from './helpers/databases';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { SqlClient } from '../store/database';
 import { canonicalJson, sha256Hex } from './canonical';
-import type { AuditActor, AuditEventRecord } from './types';
+import type { AuditActor, AuditEventRecord } from './event';
 
 /**
  * How the appender learns the chain head of its stream:

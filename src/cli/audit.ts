@@ -1,11 +1,12 @@
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import { createCheckpoint } from '../audit/checkpoint';
-import { checkpointJournalPath, loadCheckpointSigner, localCheckpointPublicKey, readPublicKeyFile, keyIdOf } from '../audit/checkpointKey';
-import { DEFAULT_EXPORT_DIR, exportAuditTrail } from '../audit/export';
-import { databaseSource, type AuditSource } from '../audit/source';
-import { exportDirectorySource } from '../audit/sourceFile';
-import { readCheckpointsFile, verifyAuditTrail, type VerifyReport } from '../audit/verify';
+import { createCheckpoint } from '../audit/checkpoint/create';
+import { checkpointJournalPath, loadCheckpointSigner, localCheckpointPublicKey, readPublicKeyFile, keyIdOf } from '../audit/checkpoint/key';
+import { DEFAULT_EXPORT_DIR, exportAuditTrail } from '../audit/export/write';
+import { databaseSource } from '../audit/verify/databaseSource';
+import type { AuditSource } from '../audit/verify/types';
+import { exportDirectorySource } from '../audit/export/source';
+import { readCheckpointsFile, verifyAuditTrail, type VerifyReport } from '../audit/verify/verify';
 import type { Config } from '../config';
 import type { Logger } from '../log';
 import type { Database } from '../store/database';

@@ -1,4 +1,4 @@
-import { listAuditEvents } from '../audit/review';
+import { listAuditEvents } from '../audit/queries';
 import { isAdmin, isAuditor } from '../auth/principal';
 import { notSignedIn } from '../authz/rules';
 import { auditActorOf, type GraphQLContext } from '../context';

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { appendEvent } from '../audit/trail';
-import { AuditAction, type AuditActor } from '../audit/types';
+import { AuditAction, type AuditActor } from '../audit/event';
 import { canonicalJson } from '../audit/canonical';
 import { AppError, badInput, conflict, ErrorCode, forbidden, notFound } from '../errors';
 import { type Database, type SqlClient } from '../store/database';

@@ -1,9 +1,9 @@
 import crypto, { randomUUID } from 'node:crypto';
-import { createCheckpoint } from '../../src/audit/checkpoint';
-import { signerFromPem, type CheckpointSigner } from '../../src/audit/checkpointKey';
+import { createCheckpoint } from '../../src/audit/checkpoint/create';
+import { signerFromPem, type CheckpointSigner } from '../../src/audit/checkpoint/key';
 import { canonicalJson, sha256Hex } from '../../src/audit/canonical';
 import { AUDIT_COLUMNS, appendEvent, auditRowToRecord, canonicalFields } from '../../src/audit/trail';
-import { SYSTEM_WORKER, type AuditActor, type AuditEventRecord } from '../../src/audit/types';
+import { SYSTEM_WORKER, type AuditActor, type AuditEventRecord } from '../../src/audit/event';
 import { JobsService } from '../../src/jobs/service';
 import type { Database, SqlClient } from '../../src/store/database';
 

@@ -1,4 +1,4 @@
-import type { CheckedEvent } from './source';
+import type { CheckedEvent } from '../types';
 
 /**
  * "Do the columns say what the hashed canonical text says?", asked of PostgreSQL, so that verify

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Config } from '../config';
+import type { Config } from '../../config';
 
 /**
  * The checkpoint authority: an Ed25519 key the database never sees, so someone who can rewrite

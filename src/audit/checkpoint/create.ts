@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Logger } from '../log';
-import { sqlStateOf, SqlState, type Database, type SqlClient } from '../store/database';
-import type { CheckpointSigner } from './checkpointKey';
-import { CHECKPOINT_COLUMNS, checkpointRowToRecord, checkpointSigningText, checkpointToJson, type CheckpointRecord } from './checkpointRecord';
+import type { Logger } from '../../log';
+import { sqlStateOf, SqlState, type Database, type SqlClient } from '../../store/database';
+import type { CheckpointSigner } from './key';
+import { CHECKPOINT_COLUMNS, checkpointRowToRecord, checkpointSigningText, checkpointToJson, type CheckpointRecord } from './record';
 
 /** Above this many unused seqs in one interval the list is dropped and verify relies on the count. */
 export const MAX_LISTED_MISSING = 10_000;

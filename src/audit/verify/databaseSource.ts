@@ -1,60 +1,16 @@
 import os from 'node:os';
-import { sqlStateOf, type Database, type SqlClient } from '../store/database';
-import { AGREED_BATCH_SQL, type AgreedRow } from './agreementSql';
-import { inlineRowChecker, workerRowChecker, type RowChecker } from './copyCheckers';
-import { chainFields, copyBatchSql, indexRows } from './copyRows';
-import { CHECKPOINT_COLUMNS, checkpointRowToRecord, type CheckpointRecord } from './checkpointRecord';
+import { sqlStateOf, type Database, type SqlClient } from '../../store/database';
+import { AGREED_BATCH_SQL, type AgreedRow } from './fast/agreementSql';
+import { inlineRowChecker, workerRowChecker, type RowChecker } from './fast/copyCheckers';
+import { chainFields, copyBatchSql, indexRows } from './fast/copyRows';
+import { CHECKPOINT_COLUMNS, checkpointRowToRecord, type CheckpointRecord } from '../checkpoint/record';
 import { keysetBatches, type FetchRange } from './keysetBatches';
-import { AUDIT_COLUMNS, auditRowToRecord } from './trail';
-import type { AuditEventRecord } from './types';
-import { EXPORT_NAME_OF_FIELD, type ExportLine } from './exportFormat';
-import { show } from './verifyFindings';
-import { selfCheck, type SelfCheck } from './verifySelf';
-
-/** An event whose columns the source has already found to agree with its canonical text: only what the chains use. */
-export interface CheckedEvent {
-  seq: string;
-  id: string;
-  stream: string;
-  streamSeq: number;
-  canonical: string;
-  hash: string;
-  prevHash: string | null;
-  columnsAgree: true;
-}
-
-/** An event the source has checked on its own already (an export line, in a worker thread): only the outcome. */
-export interface PrecheckedEvent {
-  seq: string;
-  id: string;
-  stream: string;
-  streamSeq: number;
-  hash: string;
-  prevHash: string | null;
-  self: SelfCheck | null;
-}
-
-/** What a source yields: a whole record (verify checks it), one whose columns were checked, or one checked entirely. */
-export type VerifyEvent = (AuditEventRecord & { exported?: Partial<ExportLine> }) | CheckedEvent | PrecheckedEvent;
-
-/** A finding about the source itself (e.g. an export file that differs from its manifest). */
-export interface SourceProblem {
-  message: string;
-}
-
-/** What verify reads: the database, or an export directory. Both stream; neither loads everything. */
-export interface AuditSource {
-  describe: string;
-  /** The checkpoint this source continues from (a partial export); null: it starts at the first event. */
-  base(): Promise<CheckpointRecord | null>;
-  /** Events in ascending seq, in batches. */
-  events(): AsyncIterable<VerifyEvent[]>;
-  /** Checkpoints after base, in ascending upto_seq. */
-  checkpoints(): AsyncIterable<CheckpointRecord>;
-  /** A public key shipped with the source (export manifests); trusted only when nothing is pinned. */
-  embeddedPublicKeyPem?(): Promise<string | null>;
-  problems?(): Promise<SourceProblem[]>;
-}
+import { AUDIT_COLUMNS, auditRowToRecord } from '../trail';
+import type { AuditEventRecord } from '../event';
+import { EXPORT_NAME_OF_FIELD, type ExportLine } from '../export/format';
+import { show } from './findings';
+import { selfCheck } from './self';
+import type { AuditSource, CheckedEvent, PrecheckedEvent, SelfCheck, VerifyEvent } from './types';
 
 export const VERIFY_BATCH = 5000;
 /** Smaller for COPY: fewer live events per young-generation collection (measured: 2,000 beat 5,000 and 10,000). */

@@ -1,4 +1,4 @@
-import type { AuditEventRecord } from './types';
+import type { AuditEventRecord } from '../event';
 
 /**
  * One export line per event. Field names follow the issue (user_id, timestamp, ...); every field

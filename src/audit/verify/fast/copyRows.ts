@@ -1,4 +1,4 @@
-import type { PrecheckedEvent } from './source';
+import type { PrecheckedEvent } from '../types';
 
 /**
  * The audit events as PostgreSQL's binary COPY writes them: the query, the row layout, and what

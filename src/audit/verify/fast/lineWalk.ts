@@ -1,8 +1,8 @@
-import { hashHex } from './agreement';
-import { jsonTextOf } from './canonicalFast';
-import { isAttributable } from './exportFormat';
-import type { PrecheckedEvent } from './source';
-import { CANONICAL_VERSION } from './trail';
+import { hashHex } from '../agreement';
+import { jsonTextOf } from './canonicalText';
+import { isAttributable } from '../../export/format';
+import type { PrecheckedEvent } from '../types';
+import { CANONICAL_VERSION } from '../../trail';
 
 /**
  * verify --file's fast path for one export line, as export.ts writes it: JSON.stringify of

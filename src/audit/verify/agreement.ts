@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
-import { canonicalJson } from './canonical';
-import { canonicalFields } from './trail';
-import type { AuditEventRecord } from './types';
+import { canonicalJson } from '../canonical';
+import { canonicalFields } from '../trail';
+import type { AuditEventRecord } from '../event';
 
 /** One-shot SHA-256 (crypto.hash, Node >= 20.12) is about twice as fast as createHash per event. Text is hashed as UTF-8. */
 export const hashHex: (data: string | Buffer) => string =

@@ -2,10 +2,10 @@ import { createHash, type Hash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { once } from 'node:events';
-import type { SqlClient } from '../store/database';
-import { CHECKPOINT_COLUMNS, checkpointRowToRecord, checkpointToJson, type CheckpointRecord } from './checkpointRecord';
-import { toExportLine, type ExportManifest, type ExportManifestFile } from './exportFormat';
-import { AUDIT_COLUMNS, auditRowToRecord } from './trail';
+import type { SqlClient } from '../../store/database';
+import { CHECKPOINT_COLUMNS, checkpointRowToRecord, checkpointToJson, type CheckpointRecord } from '../checkpoint/record';
+import { toExportLine, type ExportManifest, type ExportManifestFile } from './format';
+import { AUDIT_COLUMNS, auditRowToRecord } from '../trail';
 
 export const DEFAULT_EXPORT_DIR = path.join('logs', 'audit', 'jobs');
 const BATCH = 5000;

@@ -1,8 +1,8 @@
-import { hashHex } from './agreement';
-import { civilDate, civilRange, jsonTextOf, timeOfDay } from './canonicalFast';
+import { hashHex } from '../agreement';
+import { civilDate, civilRange, jsonTextOf, timeOfDay } from './canonicalText';
 import { FIELDS, fieldOffsets, int32 } from './copyRows';
 import { FlatJsonb } from './flatJsonb';
-import { CANONICAL_VERSION } from './trail';
+import { CANONICAL_VERSION } from '../../trail';
 
 /**
  * Does each event's canonical text say what its columns say, and does its hash match? Asked of

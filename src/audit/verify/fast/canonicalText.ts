@@ -1,5 +1,5 @@
-import { CANONICAL_VERSION } from './trail';
-import type { AuditEventRecord } from './types';
+import { CANONICAL_VERSION } from '../../trail';
+import type { AuditEventRecord } from '../../event';
 
 /**
  * canonicalJson(canonicalFields(e)), written out for the one shape it always has: a few times

@@ -1,21 +1,12 @@
 import { columnsAgree, hashHex } from './agreement';
-import { canonicalJson } from './canonical';
-import { canonicalTextOf } from './canonicalFast';
-import { EXPORT_NAME_OF_FIELD, fromExportLine, isAttributable, type ExportLine } from './exportFormat';
-import { checkExportLineFast } from './lineWalk';
-import type { PrecheckedEvent } from './source';
-import { canonicalFields } from './trail';
-import type { AuditEventRecord } from './types';
-import { show, short, type Finding } from './verifyFindings';
-
-/** What is wrong with one event on its own; null when nothing is. Plain data: it crosses to and from worker threads. */
-export interface SelfCheck {
-  hashOk: boolean;
-  /** The columns (or export fields) that disagree with the hashed canonical text, described. */
-  diffs: string[];
-  /** SHA-256 of the canonical text as stored. */
-  computedHash: string;
-}
+import { canonicalJson } from '../canonical';
+import { canonicalTextOf } from './fast/canonicalText';
+import { EXPORT_NAME_OF_FIELD, fromExportLine, isAttributable, type ExportLine } from '../export/format';
+import { checkExportLineFast } from './fast/lineWalk';
+import type { PrecheckedEvent, SelfCheck } from './types';
+import { canonicalFields } from '../trail';
+import type { AuditEventRecord } from '../event';
+import { show, short, type Finding } from './findings';
 
 /**
  * The hash over the stored canonical text, and every column against that text: first the exact

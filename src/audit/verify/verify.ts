@@ -1,11 +1,11 @@
 import fs from 'node:fs';
 import readline from 'node:readline';
-import { keyIdOf } from './checkpointKey';
-import { checkpointFromJson, type CheckpointRecord } from './checkpointRecord';
-import type { AuditSource } from './source';
-import { EventChecker } from './verifyEvents';
-import { Findings, short, type Finding } from './verifyFindings';
-import { SealChecker } from './verifySeal';
+import { keyIdOf } from '../checkpoint/key';
+import { checkpointFromJson, type CheckpointRecord } from '../checkpoint/record';
+import type { AuditSource } from './types';
+import { EventChecker } from './chains';
+import { Findings, short, type Finding } from './findings';
+import { SealChecker } from './seal';
 
 export interface VerifyOptions {
   /** The key checkpoints must be signed with. Without it, a source's embedded key is used (with a warning). */

@@ -90,7 +90,7 @@ for (const kind of STORE_KINDS) {
         const role = `jobledger_app_${randomBytes(4).toString('hex')}`;
         await db.exec(`CREATE ROLE ${role} NOLOGIN;
           GRANT USAGE ON SCHEMA public TO ${role};
-          GRANT SELECT, INSERT ON audit_events, audit_checkpoints TO ${role};`);
+          GRANT SELECT, INSERT ON audit_events, audit_checkpoints, audit_trail TO ${role};`);
         const asApp = <T>(fn: (tx: SqlClient) => Promise<T>) =>
           db.transaction(async (tx) => {
             await tx.query(`SET LOCAL ROLE ${role}`);

@@ -1,6 +1,9 @@
 import crypto, { randomUUID } from 'node:crypto';
 import { createCheckpoint } from '../../src/audit/checkpoint/create';
+import { journalFile, readJournal } from '../../src/audit/checkpoint/journal';
 import { signerFromPem, type CheckpointSigner } from '../../src/audit/checkpoint/key';
+import type { CheckpointRecord } from '../../src/audit/checkpoint/record';
+import { trailIdOf } from '../../src/audit/identity';
 import { canonicalJson, sha256Hex } from '../../src/audit/canonical';
 import { AUDIT_COLUMNS, appendEvent, auditRowToRecord, canonicalFields } from '../../src/audit/trail';
 import { SYSTEM_WORKER, type AuditActor, type AuditEventRecord } from '../../src/audit/event';
@@ -20,9 +23,15 @@ export const ALICE: AuditActor = {
 export const BOB: AuditActor = { ...ALICE, actorId: 'user_bob', actorEmail: 'bob@example.com', sessionId: 'sess_bob' };
 const URS = 'URS-001 The system shall record who changed what.\nURS-002 The system shall keep every record.';
 
-export function newSigner(journalPath?: string): CheckpointSigner {
+export function newSigner(journalDir?: string): CheckpointSigner {
   const { privateKey } = crypto.generateKeyPairSync('ed25519');
-  return signerFromPem(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), journalPath);
+  return signerFromPem(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), journalDir);
+}
+
+/** The checkpoints `signer` journaled for the trail in `db`. */
+export async function journaled(signer: CheckpointSigner, db: SqlClient): Promise<CheckpointRecord[]> {
+  const trailId = (await trailIdOf(db))!;
+  return (await readJournal(journalFile(signer.journalDir!, trailId))).get(trailId) ?? [];
 }
 
 /** Names the jobs so tests can find their streams: `job:${jobs.A}`. */

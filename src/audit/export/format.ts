@@ -147,6 +147,8 @@ export interface ExportManifestFile {
 export interface ExportManifest {
   format: 'jobledger.audit.export';
   version: 1;
+  /** The trail's identity (identity.ts); absent in exports from before identities, null before the first checkpoint. */
+  trail_id?: string | null;
   exported_at: string;
   requested: { from: string | null; to: string | null };
   /** The seq interval exported: (after_seq, upto_seq], widened to checkpoint boundaries. */

@@ -139,6 +139,7 @@ export function exportDirectorySource(dir: string, opts: ExportSourceOptions = {
   const problems: SourceProblem[] = [];
   return {
     describe: `export ${dir}`,
+    trailId: async () => (typeof manifest.trail_id === 'string' ? manifest.trail_id : null),
     base: async () => (manifest.base_checkpoint ? checkpointFromJson(manifest.base_checkpoint) : null),
     async *checkpoints() {
       const all = (manifest.checkpoints ?? []).map(checkpointFromJson).sort((a, b) => a.uptoSeq - b.uptoSeq);

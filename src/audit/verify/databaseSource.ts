@@ -11,6 +11,7 @@ import { EXPORT_NAME_OF_FIELD, type ExportLine } from '../export/format';
 import { show } from './findings';
 import { selfCheck } from './self';
 import type { AuditSource, CheckedEvent, PrecheckedEvent, SelfCheck, VerifyEvent } from './types';
+import { trailIdOf } from '../identity';
 
 export const VERIFY_BATCH = 5000;
 /** Smaller for COPY: fewer live events per young-generation collection (measured: 2,000 beat 5,000 and 10,000). */
@@ -149,6 +150,7 @@ export function databaseSource(db: SqlClient, opts: DatabaseSourceOptions = {}):
   return {
     describe: 'database',
     stats,
+    trailId: () => trailIdOf(db),
     base: async () => null,
     async *events() {
       const savepoint = sqlCheck && inTransaction;

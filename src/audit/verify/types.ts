@@ -50,6 +50,8 @@ export interface SourceProblem {
 /** What verify reads: the database, or an export directory. Both stream; neither loads everything. */
 export interface AuditSource {
   describe: string;
+  /** The identity of the trail it holds (identity.ts); null when it has none (no checkpoint yet, or an older export). */
+  trailId(): Promise<string | null>;
   /** The checkpoint this source continues from (a partial export); null: it starts at the first event. */
   base(): Promise<CheckpointRecord | null>;
   /** Events in ascending seq, in batches. */

@@ -1,6 +1,6 @@
+import { canonicalFields } from '../src/audit/event';
 import { randomUUID } from 'node:crypto';
 import { canonicalJson, sha256Hex } from '../src/audit/canonical';
-import { canonicalFields } from '../src/audit/trail';
 import type { AuditEventRecord } from '../src/audit/event';
 import type { SqlClient } from '../src/store/database';
 

@@ -1,7 +1,7 @@
+import { canonicalFields } from '../src/audit/event';
 import { randomUUID } from 'node:crypto';
 import { canonicalJson } from '../src/audit/canonical';
 import { canonicalTextOf, isoString } from '../src/audit/verify/fast/canonicalText';
-import { canonicalFields } from '../src/audit/trail';
 import type { AuditEventRecord } from '../src/audit/event';
 
 // verify trusts canonicalTextOf(e) === e.canonical to mean "the columns agree": it must be

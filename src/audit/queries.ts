@@ -1,7 +1,7 @@
+import { AUDIT_COLUMNS, auditRowToRecord } from './event';
 import type { SqlClient } from '../store/database';
 import { isUuid } from '../store/uuid';
 import { checkPageSize, decodeCursor, toPage, type Page } from '../store/pagination';
-import { AUDIT_COLUMNS, auditRowToRecord } from './trail';
 import type { AuditEventRecord } from './event';
 
 export interface AuditFilter {

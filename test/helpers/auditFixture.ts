@@ -5,8 +5,8 @@ import { signerFromPem, type CheckpointSigner } from '../../src/audit/checkpoint
 import type { CheckpointRecord } from '../../src/audit/checkpoint/record';
 import { trailIdOf } from '../../src/audit/identity';
 import { canonicalJson, sha256Hex } from '../../src/audit/canonical';
-import { AUDIT_COLUMNS, appendEvent, auditRowToRecord, canonicalFields } from '../../src/audit/trail';
-import { SYSTEM_WORKER, type AuditActor, type AuditEventRecord } from '../../src/audit/event';
+import { appendEvent } from '../../src/audit/trail';
+import { AUDIT_COLUMNS, SYSTEM_WORKER, auditRowToRecord, canonicalFields, type AuditActor, type AuditEventRecord } from '../../src/audit/event';
 import { JobsService } from '../../src/jobs/service';
 import type { Database, SqlClient } from '../../src/store/database';
 

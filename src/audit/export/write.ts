@@ -1,3 +1,4 @@
+import { AUDIT_COLUMNS, auditRowToRecord } from '../event';
 import { createHash, type Hash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -5,7 +6,6 @@ import { once } from 'node:events';
 import type { SqlClient } from '../../store/database';
 import { CHECKPOINT_COLUMNS, checkpointRowToRecord, checkpointToJson, type CheckpointRecord } from '../checkpoint/record';
 import { toExportLine, type ExportManifest, type ExportManifestFile } from './format';
-import { AUDIT_COLUMNS, auditRowToRecord } from '../trail';
 import { trailIdOf } from '../identity';
 
 export const DEFAULT_EXPORT_DIR = path.join('logs', 'audit', 'jobs');

@@ -1,4 +1,4 @@
-import { hashHex } from './agreement';
+import { hashHex } from '../canonical';
 import type { SelfCheck, VerifyEvent } from './types';
 import { short, type Findings } from './findings';
 import { selfCheck, selfFinding } from './self';

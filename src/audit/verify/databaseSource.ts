@@ -1,3 +1,4 @@
+import { AUDIT_COLUMNS, auditRowToRecord, LABEL_OF_FIELD } from '../event';
 import os from 'node:os';
 import { sqlStateOf, type Database, type SqlClient } from '../../store/database';
 import { AGREED_BATCH_SQL, type AgreedRow } from './fast/agreementSql';
@@ -5,9 +6,8 @@ import { inlineRowChecker, workerRowChecker, type RowChecker } from './fast/copy
 import { chainFields, copyBatchSql, indexRows } from './fast/copyRows';
 import { CHECKPOINT_COLUMNS, checkpointRowToRecord, type CheckpointRecord } from '../checkpoint/record';
 import { keysetBatches, type FetchRange } from './keysetBatches';
-import { AUDIT_COLUMNS, auditRowToRecord } from '../trail';
 import type { AuditEventRecord } from '../event';
-import { EXPORT_NAME_OF_FIELD, type ExportLine } from '../export/format';
+import { type ExportLine } from '../export/format';
 import { show } from './findings';
 import { selfCheck } from './self';
 import type { AuditSource, CheckedEvent, PrecheckedEvent, SelfCheck, VerifyEvent } from './types';
@@ -59,7 +59,7 @@ function withFinerTimes(row: Record<string, unknown>): VerifyEvent {
   const finerTimes = [
     ['occurredAt', row.occurred_at_finer],
     ['tokenIssuedAt', row.token_iat_finer],
-  ].filter(([, v]) => typeof v === 'string') as [keyof typeof EXPORT_NAME_OF_FIELD & string, string][];
+  ].filter(([, v]) => typeof v === 'string') as [keyof typeof LABEL_OF_FIELD & string, string][];
   if (!finerTimes.length) return e;
   const self = selfCheck(e) ?? { hashOk: true, diffs: [], computedHash: e.hash };
   let hashed: Record<string, unknown> = {};
@@ -69,7 +69,7 @@ function withFinerTimes(row: Record<string, unknown>): VerifyEvent {
     // selfCheck has said so already
   }
   for (const [key, value] of finerTimes) {
-    self.diffs.push(`${EXPORT_NAME_OF_FIELD[key]}: the column says ${value}, finer than the milliseconds the hashed canonical text records (${show(hashed[key])})`);
+    self.diffs.push(`${LABEL_OF_FIELD[key]}: the column says ${value}, finer than the milliseconds the hashed canonical text records (${show(hashed[key])})`);
   }
   return { seq: e.seq, id: e.id, stream: e.stream, streamSeq: e.streamSeq, hash: e.hash, prevHash: e.prevHash, self };
 }

@@ -1,10 +1,10 @@
-import { columnsAgree, hashHex } from './agreement';
-import { canonicalJson } from '../canonical';
+import { LABEL_OF_FIELD, canonicalFields } from '../event';
+import { columnsAgree } from './agreement';
+import { canonicalJson, hashHex } from '../canonical';
 import { canonicalTextOf } from './fast/canonicalText';
-import { EXPORT_NAME_OF_FIELD, fromExportLine, isAttributable, type ExportLine } from '../export/format';
+import { fromExportLine, isAttributable, type ExportLine } from '../export/format';
 import { checkExportLineFast } from './fast/lineWalk';
 import type { PrecheckedEvent, SelfCheck } from './types';
-import { canonicalFields } from '../trail';
 import type { AuditEventRecord } from '../event';
 import { show, short, type Finding } from './findings';
 
@@ -91,7 +91,7 @@ function diffFields(e: AuditEventRecord): string[] {
     const column = fields[key];
     if (canonicalOrThrow(column) === canonicalOrThrow(hashed?.[key])) continue;
     const shown = column instanceof Date && !Number.isNaN(column.getTime()) ? column.toISOString() : column;
-    out.push(`${EXPORT_NAME_OF_FIELD[key] ?? key}: the column says ${show(shown)} but the hashed canonical text says ${show(hashed?.[key])}`);
+    out.push(`${LABEL_OF_FIELD[key] ?? key}: the column says ${show(shown)} but the hashed canonical text says ${show(hashed?.[key])}`);
   }
   return out.length ? out : ['canonical: it is not in canonical form'];
 }

@@ -11,12 +11,9 @@ export const COPY_COLUMNS = AUDIT_COLUMNS;
 export const FIELDS = EVENT_COLUMNS.length;
 /** Each column's index in a row. */
 export const COL: Readonly<Record<string, number>> = Object.fromEntries(EVENT_COLUMNS.map((c, i) => [c, i]));
-const SEQ = COL.seq;
-const ID = COL.id;
-const STREAM = COL.stream;
-const STREAM_SEQ = COL.stream_seq;
-const HASH = COL.hash;
-const PREV_HASH = COL.prev_hash;
+/** The columns the chains need (chainFields), by index. */
+export const CHAIN_COL = { seq: COL.seq, id: COL.id, stream: COL.stream, streamSeq: COL.stream_seq, hash: COL.hash, prevHash: COL.prev_hash };
+const { seq: SEQ, id: ID, stream: STREAM, streamSeq: STREAM_SEQ, hash: HASH, prevHash: PREV_HASH } = CHAIN_COL;
 
 /** A binary COPY of events with after < seq <= upto (either bound may be absent), in seq order, at most `limit` rows. */
 export function copyBatchSql(after: string | null, upto: string | null, limit: number | null): string {

@@ -1,7 +1,7 @@
 import { CANONICAL_ORDER, CANONICAL_VERSION, type FieldKind } from '../../event';
 import { hashHex } from '../../canonical';
 import { civilDate, civilRange, jsonTextOf, timeOfDay } from './canonicalText';
-import { COL, FIELDS, fieldOffsets, int32 } from './copyRows';
+import { CHAIN_COL, COL, FIELDS, fieldOffsets, int32 } from './copyRows';
 import { FlatJsonb } from './flatJsonb';
 
 /**
@@ -76,12 +76,8 @@ const STEPS: Step[] = CANONICAL_ORDER.filter((c) => c.field !== null).map(({ key
 if (CANONICAL_ORDER[CANONICAL_ORDER.length - 1].field !== null) throw new Error('copyWalk expects the version key to sort last');
 const END = k(`,"v":${CANONICAL_VERSION}}`);
 const CANONICAL = COL.canonical;
-const HASH = COL.hash;
 /** Columns that must be present for the chains (chainFields reads them): seq (8 bytes), id, stream, stream_seq (4 bytes), hash. */
-const SEQ = COL.seq;
-const ID = COL.id;
-const STREAM = COL.stream;
-const STREAM_SEQ = COL.stream_seq;
+const { seq: SEQ, id: ID, stream: STREAM, streamSeq: STREAM_SEQ, hash: HASH } = CHAIN_COL;
 const NULL = k('null');
 
 /** Thrown by the walk when a row is not in a form it vouches for. */

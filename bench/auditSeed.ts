@@ -1,7 +1,7 @@
+import { canonicalFields } from '../src/audit/event';
 import { randomUUID } from 'node:crypto';
 import { canonicalJson, sha256Hex } from '../src/audit/canonical';
-import { canonicalFields } from '../src/audit/trail';
-import type { AuditEventRecord } from '../src/audit/types';
+import type { AuditEventRecord } from '../src/audit/event';
 import type { SqlClient } from '../src/store/database';
 
 type Draft = Omit<AuditEventRecord, 'seq' | 'canonical' | 'hash'>;

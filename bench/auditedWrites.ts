@@ -7,10 +7,10 @@
  * all of them alike. Target: a/b >= 0.9.
  * Usage: npx tsx bench/auditedWrites.ts [seconds-per-variant-and-round=3] [rounds=4]
  */
+import { canonicalFields } from '../src/audit/event';
 import { createHash, randomUUID } from 'node:crypto';
 import { canonicalJson, sha256Hex } from '../src/audit/canonical';
-import { canonicalFields } from '../src/audit/trail';
-import type { AuditActor } from '../src/audit/types';
+import type { AuditActor } from '../src/audit/event';
 import { JobsService } from '../src/jobs/service';
 import { auditSnapshot, jobRowToRecord, JOB_COLUMNS, type JobRecord } from '../src/jobs/types';
 import type { SqlClient } from '../src/store/database';

@@ -5,7 +5,7 @@
  * Sort in a plan means an index is missing.
  * Usage: npx tsx bench/pagination.ts [runs=41]
  */
-import { listAuditEvents, type AuditFilter } from '../src/audit/review';
+import { listAuditEvents, type AuditFilter } from '../src/audit/queries';
 import { JobsService } from '../src/jobs/service';
 import type { JobStatus } from '../src/jobs/types';
 import type { Database } from '../src/store/database';

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
-import { startCheckpointer } from './audit/checkpoint';
-import { loadCheckpointSigner } from './audit/checkpointKey';
+import { startCheckpointer } from './audit/checkpoint/create';
+import { loadCheckpointSigner } from './audit/checkpoint/key';
 import { runTokenCommand, TOKEN_OPTIONS, TOKEN_USAGE } from './cli/token';
 import { runAuditCommand } from './cli/audit';
 import { loadConfig, readEnvironment, type Config } from './config';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import DataLoader from 'dataloader';
-import { auditTrailForJobs } from './audit/review';
-import type { AuditActor, AuditEventRecord } from './audit/types';
+import { auditTrailForJobs } from './audit/queries';
+import type { AuditActor, AuditEventRecord } from './audit/event';
 import type { Principal } from './auth/principal';
 import type { JobsService } from './jobs/service';
 import type { JobRecord } from './jobs/types';

@@ -7,8 +7,8 @@ import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/di
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import express from 'express';
 import { DatabaseSessionGate } from './auth/sessionGate';
-import { startCheckpointer, type Checkpointer } from './audit/checkpoint';
-import { loadCheckpointSigner } from './audit/checkpointKey';
+import { startCheckpointer, type Checkpointer } from './audit/checkpoint/create';
+import { loadCheckpointSigner } from './audit/checkpoint/key';
 import { createAuth, type AuthSetup } from './auth/setup';
 import type { Config } from './config';
 import { createContext, type GraphQLContext, type Services } from './context';
@@ -25,7 +25,7 @@ import { cors } from './transport/cors';
 import { graphqlHttpHandler } from './transport/graphqlHttp';
 import { sendError, sendJson } from './transport/respond';
 import { routeRequests } from './transport/routes';
-import { JobEvents } from './transport/jobEvents';
+import { JobEvents } from './jobs/events';
 import { attachWebSocket } from './transport/ws';
 import { clerkWebhooks } from './transport/webhooks';
 

@@ -1,8 +1,8 @@
+import { canonicalFields } from '../src/audit/event';
 import { randomUUID } from 'node:crypto';
 import { canonicalJson } from '../src/audit/canonical';
-import { canonicalTextOf, isoString } from '../src/audit/canonicalFast';
-import { canonicalFields } from '../src/audit/trail';
-import type { AuditEventRecord } from '../src/audit/types';
+import { canonicalTextOf, isoString } from '../src/audit/verify/fast/canonicalText';
+import type { AuditEventRecord } from '../src/audit/event';
 
 // verify trusts canonicalTextOf(e) === e.canonical to mean "the columns agree": it must be
 // byte-identical to the serialiser the trail hashes with, or decline (null).

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { createCheckpoint } from '../src/audit/checkpoint';
-import { databaseSource } from '../src/audit/source';
+import { createCheckpoint } from '../src/audit/checkpoint/create';
+import { databaseSource } from '../src/audit/verify/databaseSource';
 import { appendEvent } from '../src/audit/trail';
-import { verifyAuditTrail } from '../src/audit/verify';
+import { verifyAuditTrail } from '../src/audit/verify/verify';
 import { JobsService } from '../src/jobs/service';
 import type { Database, SqlClient } from '../src/store/database';
 import { ALICE, BOB, newSigner } from './helpers/auditFixture';
@@ -90,7 +90,7 @@ for (const kind of STORE_KINDS) {
         const role = `jobledger_app_${randomBytes(4).toString('hex')}`;
         await db.exec(`CREATE ROLE ${role} NOLOGIN;
           GRANT USAGE ON SCHEMA public TO ${role};
-          GRANT SELECT, INSERT ON audit_events, audit_checkpoints TO ${role};`);
+          GRANT SELECT, INSERT ON audit_events, audit_checkpoints, audit_trail TO ${role};`);
         const asApp = <T>(fn: (tx: SqlClient) => Promise<T>) =>
           db.transaction(async (tx) => {
             await tx.query(`SET LOCAL ROLE ${role}`);

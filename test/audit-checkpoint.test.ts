@@ -2,16 +2,16 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createCheckpoint, latestCheckpoint, startCheckpointer } from '../src/audit/checkpoint';
-import { checkpointJournalPath, checkpointKeyPath, loadCheckpointSigner, localCheckpointPublicKey } from '../src/audit/checkpointKey';
-import { checkpointSigningText } from '../src/audit/checkpointRecord';
-import { databaseSource } from '../src/audit/source';
-import { readCheckpointsFile, verifyAuditTrail } from '../src/audit/verify';
+import { createCheckpoint, latestCheckpoint, startCheckpointer } from '../src/audit/checkpoint/create';
+import { auditDir, checkpointKeyPath, loadCheckpointSigner, localCheckpointPublicKey } from '../src/audit/checkpoint/key';
+import { checkpointSigningText } from '../src/audit/checkpoint/record';
+import { databaseSource } from '../src/audit/verify/databaseSource';
+import { verifyAuditTrail } from '../src/audit/verify/verify';
 import { loadConfig } from '../src/config';
 import { JobsService } from '../src/jobs/service';
 import { createLogger } from '../src/log';
 import type { Database } from '../src/store/database';
-import { ALICE, newSigner, underAttack } from './helpers/auditFixture';
+import { ALICE, journaled, newSigner, underAttack } from './helpers/auditFixture';
 import { openTestDatabase } from './helpers/server';
 
 let db: Database;
@@ -41,7 +41,7 @@ describe('the checkpoint key', () => {
     expect(b.keyId).toBe(a.keyId);
     expect(a.keyId).toMatch(/^ed25519:[0-9a-f]{32}$/);
     expect(localCheckpointPublicKey(config())).toBe(a.publicKeyPem);
-    expect(a.journalPath).toBe(checkpointJournalPath(dataDir));
+    expect(a.journalDir).toBe(auditDir(dataDir));
   });
 
   test('AUDIT_CHECKPOINT_KEY wins over the file, newlines escaped as in an env var', () => {
@@ -61,7 +61,7 @@ describe('the checkpoint key', () => {
 
 describe('createCheckpoint', () => {
   test('seals the new events, signs them, journals them, and skips when nothing is new', async () => {
-    const signer = newSigner(path.join(dataDir, 'journal-1.jsonl'));
+    const signer = newSigner(path.join(dataDir, 'journal-1'));
     await createJobs(3);
     const first = await createCheckpoint(db, signer);
     expect(first).toMatchObject({ uptoSeq: 3, eventCount: 3, prevDigest: null, missingSeqs: [], keyId: signer.keyId });
@@ -74,7 +74,7 @@ describe('createCheckpoint', () => {
     const expected = crypto.createHash('sha256').update(first!.digest + hashes.rows.map((r) => r.hash).join('')).digest('hex');
     expect(second!.digest).toBe(expected);
     expect(crypto.verify(null, Buffer.from(checkpointSigningText(second!)), signer.publicKeyPem, Buffer.from(second!.signature, 'base64'))).toBe(true);
-    const journal = await readCheckpointsFile(signer.journalPath!);
+    const journal = await journaled(signer, db);
     expect(journal).toEqual([first, second]);
     expect(await latestCheckpoint(db)).toEqual(second);
   });
@@ -106,7 +106,7 @@ describe('createCheckpoint', () => {
 
 describe('the checkpoints journal (kept apart from the database)', () => {
   test('restores checkpoints deleted with a truncated tail, so the truncation is caught', async () => {
-    const signer = newSigner(path.join(dataDir, 'journal-2.jsonl'));
+    const signer = newSigner(path.join(dataDir, 'journal-2'));
     const local = await openTestDatabase();
     try {
       const jobs = new JobsService(local);
@@ -114,7 +114,7 @@ describe('the checkpoints journal (kept apart from the database)', () => {
       await createCheckpoint(local, signer);
       for (let i = 0; i < 3; i++) await jobs.create(ALICE, { title: `U${i}`, ursDocument: 'URS-001 shall.' });
       await createCheckpoint(local, signer);
-      const external = await readCheckpointsFile(signer.journalPath!);
+      const external = await journaled(signer, local);
       const attack = async (tx: Parameters<Parameters<typeof underAttack>[1]>[0]) => {
         await tx.query('DELETE FROM audit_events WHERE seq > 4');
         await tx.query('DELETE FROM audit_checkpoints WHERE upto_seq > 4');

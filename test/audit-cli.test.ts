@@ -39,13 +39,17 @@ test('checkpoint, verify, export and offline verify, end to end', async () => {
   expect(cp.code).toBe(0);
   expect(cp.text).toMatch(/^checkpoint #1 seals seq \.\.5 \(5 events\), digest [0-9a-f]{64}, key ed25519:[0-9a-f]{32}$/);
   expect(fs.existsSync(path.join(dataDir, 'audit', 'checkpoint-key.pem'))).toBe(true);
-  expect(fs.readFileSync(path.join(dataDir, 'audit', 'checkpoints.jsonl'), 'utf8').trim().split('\n')).toHaveLength(1);
+  const journals = fs.readdirSync(path.join(dataDir, 'audit')).filter((f) => f.startsWith('checkpoints'));
+  expect(journals).toEqual([expect.stringMatching(/^checkpoints-[0-9a-f-]{36}\.jsonl$/)]);
+  const journal = path.join(dataDir, 'audit', journals[0]);
+  expect(fs.readFileSync(journal, 'utf8').trim().split('\n')).toHaveLength(1);
   expect((await audit('checkpoint')).text).toBe('Nothing new to seal.');
 
   const v = await audit('verify');
   expect(v.code).toBe(0);
   expect(v.text).toContain('Verifying the audit trail in the database');
-  expect(v.text).toContain(`checkpoints file: ${path.join(dataDir, 'audit', 'checkpoints.jsonl')} (1 checkpoints)`);
+  expect(v.text).toContain(`checkpoints file: ${journal} (1 checkpoints of this trail)`);
+  expect(v.text).toContain(`trail:        ${journals[0].slice('checkpoints-'.length, -'.jsonl'.length)}`);
   expect(v.text).toContain('events:       5 (seq 1..5) in 5 streams');
   expect(v.text).toMatch(/\n {2}took: +\d+\.\d\d s \([\d,]+ events\/s\)\n/);
   expect(v.text).toMatch(/INTACT: no tampering found\.$/);

@@ -1,5 +1,5 @@
-import { databaseSource } from '../src/audit/source';
-import { verifyAuditTrail } from '../src/audit/verify';
+import { databaseSource } from '../src/audit/verify/databaseSource';
+import { verifyAuditTrail } from '../src/audit/verify/verify';
 import { startTestServer, type TestServer } from './helpers/server';
 
 // A running server seals its own audit trail: checkpoints appear on the configured interval

@@ -1,6 +1,6 @@
-import { createCheckpoint } from '../src/audit/checkpoint';
-import { databaseSource } from '../src/audit/source';
-import { verifyAuditTrail, type VerifyReport } from '../src/audit/verify';
+import { createCheckpoint } from '../src/audit/checkpoint/create';
+import { databaseSource } from '../src/audit/verify/databaseSource';
+import { verifyAuditTrail, type VerifyReport } from '../src/audit/verify/verify';
 import type { Database, SqlClient } from '../src/store/database';
 import { eventAt, forged, insertRaw, newSigner, rehashed, seedTrail, swapSeqs, underAttack, type SeededTrail } from './helpers/auditFixture';
 import { openTestDatabase } from './helpers/server';
@@ -151,7 +151,7 @@ test('a checkpoint re-signed with another key after an edit is caught by the pin
       await tx.query('DELETE FROM audit_checkpoints WHERE upto_seq > 7');
       await tx.query('ALTER TABLE audit_checkpoints ENABLE TRIGGER ALL');
       // The attacker's own checkpointer, run inside the attack transaction.
-      await createCheckpoint({ ...(tx as Database), transaction: (fn) => fn(tx) } as Database, { ...attacker, journalPath: undefined });
+      await createCheckpoint({ ...(tx as Database), transaction: (fn) => fn(tx) } as Database, { ...attacker, journalDir: undefined });
     },
     verify,
   );

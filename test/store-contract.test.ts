@@ -1,6 +1,6 @@
 import { sha256Hex } from '../src/audit/canonical';
-import type { AuditActor } from '../src/audit/types';
-import { SYSTEM_WORKER } from '../src/audit/types';
+import type { AuditActor } from '../src/audit/event';
+import { SYSTEM_WORKER } from '../src/audit/event';
 import { AppError } from '../src/errors';
 import { JobsService } from '../src/jobs/service';
 import { openStore, type StoreUnderTest } from './helpers/databases';

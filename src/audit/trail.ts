@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { SqlClient } from '../store/database';
 import { canonicalJson, sha256Hex } from './canonical';
-import type { AuditActor, AuditEventRecord } from './types';
+import { canonicalFields, EVENT_FIELDS, type AuditActor, type AuditEventRecord } from './event';
 
 /**
  * How the appender learns the chain head of its stream:
@@ -24,33 +24,6 @@ export interface AuditInput {
   reason?: string | null;
   before?: unknown;
   after?: unknown;
-}
-
-export const CANONICAL_VERSION = 1;
-
-/** The exact object that is serialised and hashed; also what `verify` re-derives from columns. */
-export function canonicalFields(e: Omit<AuditEventRecord, 'seq' | 'canonical' | 'hash'>): Record<string, unknown> {
-  return {
-    v: CANONICAL_VERSION,
-    id: e.id,
-    stream: e.stream,
-    streamSeq: e.streamSeq,
-    prevHash: e.prevHash,
-    action: e.action,
-    occurredAt: e.occurredAt,
-    actorId: e.actorId,
-    actorEmail: e.actorEmail,
-    sessionId: e.sessionId,
-    tokenIssuedAt: e.tokenIssuedAt,
-    impersonatorId: e.impersonatorId,
-    jobId: e.jobId,
-    reason: e.reason,
-    before: e.before ?? null,
-    after: e.after ?? null,
-    requestId: e.requestId,
-    ip: e.ip,
-    userAgent: e.userAgent,
-  };
 }
 
 /** Appends one event inside the caller's transaction. If this throws, the caller's change rolls back. */
@@ -91,47 +64,12 @@ export async function appendEvent(tx: SqlClient, input: AuditInput): Promise<Aud
   };
   const canonical = canonicalJson(canonicalFields(event));
   const hash = sha256Hex(canonical);
-  const res = await tx.query<{ seq: string }>(
-    `INSERT INTO audit_events (id, stream, stream_seq, action, occurred_at, actor_id, actor_email, session_id,
-       token_iat, impersonator_id, job_id, reason, before, after, request_id, ip, user_agent, canonical, hash, prev_hash)
-     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20) RETURNING seq`,
-    [
-      event.id, event.stream, event.streamSeq, event.action, event.occurredAt, event.actorId, event.actorEmail,
-      event.sessionId, event.tokenIssuedAt, event.impersonatorId, event.jobId, event.reason,
-      jsonParam(event.before), jsonParam(event.after), event.requestId, event.ip, event.userAgent, canonical, hash, prevHash,
-    ],
-  );
+  const params = EVENT_FIELDS.map((f) => (f.kind === 'json' ? jsonParam(event[f.key]) : event[f.key]));
+  const res = await tx.query<{ seq: string }>(INSERT_SQL, [...params, canonical, hash]);
   return { ...event, seq: String(res.rows[0].seq), canonical, hash };
 }
 
+const INSERT_COLUMNS = [...EVENT_FIELDS.map((f) => f.column), 'canonical', 'hash'];
+const INSERT_SQL = `INSERT INTO audit_events (${INSERT_COLUMNS.join(', ')}) VALUES (${INSERT_COLUMNS.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING seq`;
+
 const jsonParam = (v: unknown): string | null => (v === null || v === undefined ? null : JSON.stringify(v));
-
-export const AUDIT_COLUMNS =
-  'seq, id, stream, stream_seq, action, occurred_at, actor_id, actor_email, session_id, token_iat, impersonator_id, ' +
-  'job_id, reason, before, after, request_id, ip, user_agent, canonical, hash, prev_hash';
-
-export function auditRowToRecord(r: Record<string, unknown>): AuditEventRecord {
-  return {
-    seq: String(r.seq),
-    id: r.id as string,
-    stream: r.stream as string,
-    streamSeq: Number(r.stream_seq),
-    action: r.action as string,
-    occurredAt: r.occurred_at as Date,
-    actorId: r.actor_id as string,
-    actorEmail: (r.actor_email as string | null) ?? null,
-    sessionId: (r.session_id as string | null) ?? null,
-    tokenIssuedAt: (r.token_iat as Date | null) ?? null,
-    impersonatorId: (r.impersonator_id as string | null) ?? null,
-    jobId: (r.job_id as string | null) ?? null,
-    reason: (r.reason as string | null) ?? null,
-    before: r.before ?? null,
-    after: r.after ?? null,
-    requestId: (r.request_id as string | null) ?? null,
-    ip: (r.ip as string | null) ?? null,
-    userAgent: (r.user_agent as string | null) ?? null,
-    canonical: r.canonical as string,
-    hash: r.hash as string,
-    prevHash: (r.prev_hash as string | null) ?? null,
-  };
-}

@@ -1,11 +1,13 @@
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import { createCheckpoint } from '../audit/checkpoint';
-import { checkpointJournalPath, loadCheckpointSigner, localCheckpointPublicKey, readPublicKeyFile, keyIdOf } from '../audit/checkpointKey';
-import { DEFAULT_EXPORT_DIR, exportAuditTrail } from '../audit/export';
-import { databaseSource, type AuditSource } from '../audit/source';
-import { exportDirectorySource } from '../audit/sourceFile';
-import { readCheckpointsFile, verifyAuditTrail, type VerifyReport } from '../audit/verify';
+import { createCheckpoint } from '../audit/checkpoint/create';
+import { auditDir, loadCheckpointSigner, localCheckpointPublicKey, readPublicKeyFile, keyIdOf } from '../audit/checkpoint/key';
+import { DEFAULT_EXPORT_DIR, exportAuditTrail } from '../audit/export/write';
+import { databaseSource } from '../audit/verify/databaseSource';
+import type { AuditSource } from '../audit/verify/types';
+import { exportDirectorySource } from '../audit/export/source';
+import { verifyAuditTrail, type VerifyReport } from '../audit/verify/verify';
+import { chooseFromJournal, journalFile, legacyJournalFile, readJournal } from '../audit/checkpoint/journal';
 import type { Config } from '../config';
 import type { Logger } from '../log';
 import type { Database } from '../store/database';
@@ -60,13 +62,20 @@ async function withDb(config: Config, log: Logger, migrate: boolean, fn: (db: Da
 async function verifyCommand(args: string[], config: Config, log: Logger, out: Out): Promise<number> {
   const { values } = parseArgs({ args, options: { file: { type: 'string' }, checkpoints: { type: 'string' }, 'public-key': { type: 'string' } } });
   const publicKeyPem = values['public-key'] ? readPublicKeyFile(values['public-key']) : values.file ? null : localCheckpointPublicKey(config);
-  // The local journal is used by default when it exists: it is the copy of the checkpoints kept outside the database.
-  const journal = values.checkpoints ?? (values.file ? undefined : existing(checkpointJournalPath(config.dataDir)));
-  const externalCheckpoints = journal ? await readCheckpointsFile(journal) : undefined;
   const run = async (source: AuditSource) => {
     out(`Verifying the audit trail in the ${source.describe}`);
+    const trailId = await source.trailId();
+    out(`  trail:        ${trailId ?? 'no identity yet (no checkpoint taken)'}`);
     if (values['public-key']) out(`  pinned key:   ${keyIdOf(publicKeyPem!)} (${values['public-key']})`);
-    if (journal) out(`  checkpoints file: ${journal} (${externalCheckpoints!.length} checkpoints)`);
+    // The local journal (the copy of the checkpoints kept outside the database) is used by default when it exists.
+    const journal = values.checkpoints ?? (values.file ? undefined : defaultJournal(config.dataDir, trailId));
+    let externalCheckpoints;
+    if (journal) {
+      const choice = await chooseFromJournal(journal, await readJournal(journal), trailId, (digests) => heldDigests(source, digests));
+      externalCheckpoints = choice.checkpoints;
+      out(`  checkpoints file: ${journal} (${externalCheckpoints.length} checkpoints of this trail)`);
+      for (const note of choice.notes) out(`  note: ${note}`);
+    }
     const started = process.hrtime.bigint();
     const report = await verifyAuditTrail(source, { publicKeyPem, externalCheckpoints });
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -117,6 +126,20 @@ function parseDate(text: string, which: 'from' | 'to'): Date {
 }
 
 const existing = (file: string) => (fs.existsSync(file) ? file : undefined);
+
+/** This trail's journal in DATA_DIR/audit; else the untagged journal of versions before trail identities. */
+const defaultJournal = (dataDir: string, trailId: string | null) =>
+  (trailId ? existing(journalFile(auditDir(dataDir), trailId)) : undefined) ?? existing(legacyJournalFile(auditDir(dataDir)));
+
+/** Which of these checkpoint digests the source holds (which untagged journal lines are this trail's). */
+async function heldDigests(source: AuditSource, digests: string[]): Promise<Set<string>> {
+  const wanted = new Set(digests);
+  const held = new Set<string>();
+  const base = await source.base();
+  if (base && wanted.has(base.digest)) held.add(base.digest);
+  for await (const c of source.checkpoints()) if (wanted.has(c.digest)) held.add(c.digest);
+  return held;
+}
 const n = (x: number) => x.toLocaleString('en-US');
 
 export function formatReport(r: VerifyReport): string[] {

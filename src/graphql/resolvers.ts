@@ -1,11 +1,11 @@
-import { listAuditEvents } from '../audit/review';
+import { listAuditEvents } from '../audit/queries';
 import { isAdmin, isAuditor } from '../auth/principal';
 import { notSignedIn } from '../authz/rules';
 import { auditActorOf, type GraphQLContext } from '../context';
 import { forbidden } from '../errors';
 import type { Resolvers } from '../generated/graphql';
 import type { JobRecord } from '../jobs/types';
-import type { JobEvents } from '../transport/jobEvents';
+import type { JobEvents } from '../jobs/events';
 import { DateTimeScalar, JsonScalar } from './scalars';
 
 /** Thin resolvers: authorization is graphql-shield's, state changes are the jobs service's. */

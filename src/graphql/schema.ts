@@ -3,7 +3,7 @@ import path from 'node:path';
 import { makeExecutableSchema } from '@graphql-tools/schema';
 import type { GraphQLSchema } from 'graphql';
 import { applyPermissions } from '../authz/permissions';
-import type { JobEvents } from '../transport/jobEvents';
+import type { JobEvents } from '../jobs/events';
 import { createResolvers } from './resolvers';
 
 export const SCHEMA_FILE = path.join(__dirname, '..', '..', 'schema', 'schema.graphql');

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { appendEvent } from '../audit/trail';
-import { AuditAction, type AuditActor } from '../audit/types';
+import { AuditAction, type AuditActor } from '../audit/event';
 import { canonicalJson } from '../audit/canonical';
 import { AppError, badInput, conflict, ErrorCode, forbidden, notFound } from '../errors';
 import { type Database, type SqlClient } from '../store/database';
@@ -8,6 +8,7 @@ import { checkPageSize, decodeCursor, toPage, type Page } from '../store/paginat
 import { FirstPageCache } from './firstPages';
 import { ChangeNotifier } from './notifier';
 import { auditSnapshot, JOB_COLUMNS, JOB_LIST_COLUMNS, JOB_SUMMARY_COLUMNS, JOB_UPDATED_CHANNEL, jobRowToRecord, jobStream, type JobRecord, type JobStatus } from './types';
+import { isUuid } from '../store/uuid';
 
 export const LIMITS = {
   titleChars: 200,
@@ -336,5 +337,4 @@ async function dbNow(tx: SqlClient): Promise<Date> {
   return res.rows[0].now;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-export const isUuid = (s: string): boolean => UUID.test(s);
+export { isUuid };

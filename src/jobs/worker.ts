@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { SYSTEM_WORKER } from '../audit/types';
+import { SYSTEM_WORKER } from '../audit/event';
 import type { Logger } from '../log';
 import type { Database } from '../store/database';
 import type { JobsService } from './service';

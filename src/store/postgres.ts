@@ -1,11 +1,35 @@
 import pg from 'pg';
-import { CopyOut, type CopyOutOptions } from './copyOut';
+import { to as copyTo } from 'pg-copy-streams';
 import type { Database, QueryResult, SqlClient } from './database';
+
+interface CopyOutOptions {
+  sizeHint?: number;
+  into?: Buffer;
+}
 
 // int8 (bigint) as string is node-postgres's default and keeps sequence numbers exact; we only
 // change it for count(*) style results in SQL with ::int casts.
 
-const copyOn = (conn: pg.PoolClient, sql: string, opts?: CopyOutOptions): Promise<Buffer> => conn.query(new CopyOut(sql, opts)).done;
+const sharedBuffer = (size: number) => Buffer.from(new SharedArrayBuffer(size));
+
+/**
+ * `COPY ... TO STDOUT` through pg-copy-streams, gathered into one buffer that lives in a
+ * SharedArrayBuffer, so that worker threads can read the rows where they are.
+ */
+async function copyOn(conn: pg.PoolClient, sql: string, { sizeHint = 1 << 20, into }: CopyOutOptions = {}): Promise<Buffer> {
+  let buf = into ?? sharedBuffer(sizeHint);
+  let len = 0;
+  for await (const chunk of conn.query(copyTo(sql)) as AsyncIterable<Buffer>) {
+    if (len + chunk.length > buf.length) {
+      const bigger = sharedBuffer(Math.max(buf.length * 2, len + chunk.length));
+      bigger.set(buf.subarray(0, len));
+      buf = bigger;
+    }
+    buf.set(chunk, len);
+    len += chunk.length;
+  }
+  return buf.subarray(0, len);
+}
 
 const wrap = (q: pg.Pool | pg.PoolClient): SqlClient => ({
   async query<R>(text: string, params: readonly unknown[] = []): Promise<QueryResult<R>> {

@@ -1,7 +1,7 @@
 import { verifyWebhook } from '@clerk/backend/webhooks';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { appendEvent } from '../audit/trail';
-import { AuditAction, type AuditActor } from '../audit/types';
+import { AuditAction, type AuditActor } from '../audit/event';
 import { REVOCATION_CHANNEL, type DatabaseSessionGate, type RevocationNotice } from '../auth/sessionGate';
 import type { Config } from '../config';
 import type { Logger } from '../log';

@@ -1,9 +1,12 @@
 import crypto, { randomUUID } from 'node:crypto';
-import { createCheckpoint } from '../../src/audit/checkpoint';
-import { signerFromPem, type CheckpointSigner } from '../../src/audit/checkpointKey';
+import { createCheckpoint } from '../../src/audit/checkpoint/create';
+import { journalFile, readJournal } from '../../src/audit/checkpoint/journal';
+import { signerFromPem, type CheckpointSigner } from '../../src/audit/checkpoint/key';
+import type { CheckpointRecord } from '../../src/audit/checkpoint/record';
+import { trailIdOf } from '../../src/audit/identity';
 import { canonicalJson, sha256Hex } from '../../src/audit/canonical';
-import { AUDIT_COLUMNS, appendEvent, auditRowToRecord, canonicalFields } from '../../src/audit/trail';
-import { SYSTEM_WORKER, type AuditActor, type AuditEventRecord } from '../../src/audit/types';
+import { appendEvent } from '../../src/audit/trail';
+import { AUDIT_COLUMNS, SYSTEM_WORKER, auditRowToRecord, canonicalFields, EVENT_FIELDS, type AuditActor, type AuditEventRecord } from '../../src/audit/event';
 import { JobsService } from '../../src/jobs/service';
 import type { Database, SqlClient } from '../../src/store/database';
 
@@ -20,9 +23,15 @@ export const ALICE: AuditActor = {
 export const BOB: AuditActor = { ...ALICE, actorId: 'user_bob', actorEmail: 'bob@example.com', sessionId: 'sess_bob' };
 const URS = 'URS-001 The system shall record who changed what.\nURS-002 The system shall keep every record.';
 
-export function newSigner(journalPath?: string): CheckpointSigner {
+export function newSigner(journalDir?: string): CheckpointSigner {
   const { privateKey } = crypto.generateKeyPairSync('ed25519');
-  return signerFromPem(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), journalPath);
+  return signerFromPem(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), journalDir);
+}
+
+/** The checkpoints `signer` journaled for the trail in `db`. */
+export async function journaled(signer: CheckpointSigner, db: SqlClient): Promise<CheckpointRecord[]> {
+  const trailId = (await trailIdOf(db))!;
+  return (await readJournal(journalFile(signer.journalDir!, trailId))).get(trailId) ?? [];
 }
 
 /** Names the jobs so tests can find their streams: `job:${jobs.A}`. */
@@ -95,11 +104,11 @@ export function forged(after: AuditEventRecord, changes: Partial<AuditEventRecor
 
 /** Writes an event row as-is, at a chosen seq (OVERRIDING SYSTEM VALUE) or at the next identity value. */
 export async function insertRaw(tx: SqlClient, e: AuditEventRecord, seq?: number): Promise<number> {
-  const cols = 'id, stream, stream_seq, action, occurred_at, actor_id, actor_email, session_id, token_iat, impersonator_id, job_id, reason, before, after, request_id, ip, user_agent, canonical, hash, prev_hash';
+  const cols = [...EVENT_FIELDS.map((f) => f.column), 'canonical', 'hash'].join(', ');
   const params: unknown[] = [
-    e.id, e.stream, e.streamSeq, e.action, e.occurredAt, e.actorId, e.actorEmail, e.sessionId, e.tokenIssuedAt, e.impersonatorId,
-    e.jobId, e.reason, e.before === null ? null : JSON.stringify(e.before), e.after === null ? null : JSON.stringify(e.after),
-    e.requestId, e.ip, e.userAgent, e.canonical, e.hash, e.prevHash,
+    ...EVENT_FIELDS.map((f) => (f.kind === 'json' ? (e[f.key] === null ? null : JSON.stringify(e[f.key])) : e[f.key])),
+    e.canonical,
+    e.hash,
   ];
   const placeholders = params.map((_, i) => `$${i + 1}`).join(',');
   const res = await tx.query<{ seq: string }>(

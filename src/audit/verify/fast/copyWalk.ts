@@ -1,8 +1,8 @@
-import { hashHex } from './agreement';
-import { civilDate, civilRange, jsonTextOf, timeOfDay } from './canonicalFast';
-import { FIELDS, fieldOffsets, int32 } from './copyRows';
+import { CANONICAL_ORDER, CANONICAL_VERSION, type FieldKind } from '../../event';
+import { hashHex } from '../../canonical';
+import { civilDate, civilRange, jsonTextOf, timeOfDay } from './canonicalText';
+import { CHAIN_COL, COL, FIELDS, fieldOffsets, int32 } from './copyRows';
 import { FlatJsonb } from './flatJsonb';
-import { CANONICAL_VERSION } from './trail';
 
 /**
  * Does each event's canonical text say what its columns say, and does its hash match? Asked of
@@ -60,35 +60,31 @@ const k = (s: string): Lit => {
   for (let i = 0; i < words.length; i++) words[i] = bytes.readUInt32BE(i * 4);
   return { bytes, words };
 };
-// The canonical text's keys, in canonicalJson's order, with the punctuation between values.
-const L = {
-  action: k('{"action":'),
-  actorEmail: k(',"actorEmail":'),
-  actorId: k(',"actorId":'),
-  after: k(',"after":'),
-  before: k(',"before":'),
-  id: k(',"id":'),
-  impersonatorId: k(',"impersonatorId":'),
-  ip: k(',"ip":'),
-  jobId: k(',"jobId":'),
-  occurredAt: k(',"occurredAt":'),
-  prevHash: k(',"prevHash":'),
-  reason: k(',"reason":'),
-  requestId: k(',"requestId":'),
-  sessionId: k(',"sessionId":'),
-  stream: k(',"stream":'),
-  streamSeq: k(',"streamSeq":'),
-  tokenIssuedAt: k(',"tokenIssuedAt":'),
-  userAgent: k(',"userAgent":'),
-  end: k(`,"v":${CANONICAL_VERSION}}`),
-};
+/** One step of the walk: the key's literal (with the punctuation before it), then its column's value. */
+interface Step {
+  lit: Lit;
+  kind: FieldKind;
+  /** The column's index in the row. */
+  col: number;
+}
+// The canonical text's keys in JCS order (event.ts), the version last.
+const STEPS: Step[] = CANONICAL_ORDER.filter((c) => c.field !== null).map(({ key, field }, i) => ({
+  lit: k(`${i === 0 ? '{' : ','}"${key}":`),
+  kind: field!.kind,
+  col: COL[field!.column],
+}));
+if (CANONICAL_ORDER[CANONICAL_ORDER.length - 1].field !== null) throw new Error('copyWalk expects the version key to sort last');
+const END = k(`,"v":${CANONICAL_VERSION}}`);
+const CANONICAL = COL.canonical;
+/** Columns that must be present for the chains (chainFields reads them): seq (8 bytes), id, stream, stream_seq (4 bytes), hash. */
+const { seq: SEQ, id: ID, stream: STREAM, streamSeq: STREAM_SEQ, hash: HASH } = CHAIN_COL;
 const NULL = k('null');
 
 /** Thrown by the walk when a row is not in a form it vouches for. */
 class Doubt extends Error {}
 
 /**
- * The walk along one row's canonical text (column 18), `p` its cursor; `s`/`e` are the row's field
+ * The walk along one row's canonical text, `p` its cursor; `s`/`e` are the row's field
  * offsets in the buffer (e = -1: NULL). Bytes are compared in plain loops: the fields are short,
  * and a native call per comparison cost more than the comparing.
  */
@@ -108,50 +104,42 @@ class Walk {
   /** Null when the stored hash is the SHA-256 of the canonical text, else that SHA-256. Throws Doubt. */
   row(): string | null {
     const { b, s, e } = this;
-    this.p = s[18];
-    this.end = e[18];
-    if (this.end < 0 || e[0] - s[0] !== 8 || e[1] < 0 || e[2] < 0 || e[3] - s[3] !== 4 || e[19] < 0) throw new Doubt();
-    this.lit(L.action);
-    this.str(4);
-    this.lit(L.actorEmail);
-    this.str(7);
-    this.lit(L.actorId);
-    this.str(6);
-    this.lit(L.after);
-    this.json(14);
-    this.lit(L.before);
-    this.json(13);
-    this.lit(L.id);
-    this.uuid(1);
-    this.lit(L.impersonatorId);
-    this.str(10);
-    this.lit(L.ip);
-    this.str(16);
-    this.lit(L.jobId);
-    this.uuid(11);
-    this.lit(L.occurredAt);
-    this.time(5);
-    this.lit(L.prevHash);
-    this.str(20);
-    this.lit(L.reason);
-    this.str(12);
-    this.lit(L.requestId);
-    this.str(15);
-    this.lit(L.sessionId);
-    this.str(8);
-    this.lit(L.stream);
-    this.str(2);
-    this.lit(L.streamSeq);
-    this.ascii(String(int32(b, s[3])));
-    this.lit(L.tokenIssuedAt);
-    this.time(9);
-    this.lit(L.userAgent);
-    this.str(17);
-    this.lit(L.end);
+    this.p = s[CANONICAL];
+    this.end = e[CANONICAL];
+    if (this.end < 0 || e[SEQ] - s[SEQ] !== 8 || e[ID] < 0 || e[STREAM] < 0 || e[STREAM_SEQ] - s[STREAM_SEQ] !== 4 || e[HASH] < 0) throw new Doubt();
+    for (let i = 0; i < STEPS.length; i++) {
+      const step = STEPS[i];
+      this.lit(step.lit);
+      switch (step.kind) {
+        case 'text':
+          this.str(step.col);
+          break;
+        case 'uuid':
+          this.uuid(step.col);
+          break;
+        case 'time':
+          this.time(step.col);
+          break;
+        case 'json':
+          this.json(step.col);
+          break;
+        case 'integer':
+          this.integer(step.col);
+          break;
+      }
+    }
+    this.lit(END);
     if (this.p !== this.end) throw new Doubt();
 
-    const computed = hashHex(b.subarray(s[18], e[18]));
-    return computed.length === e[19] - s[19] && b.toString('latin1', s[19], e[19]) === computed ? null : computed;
+    const computed = hashHex(b.subarray(s[CANONICAL], e[CANONICAL]));
+    return computed.length === e[HASH] - s[HASH] && b.toString('latin1', s[HASH], e[HASH]) === computed ? null : computed;
+  }
+
+  /** An int4 column as its decimal text, or null. */
+  private integer(i: number): void {
+    if (this.e[i] < 0) return this.lit(NULL);
+    if (this.e[i] - this.s[i] !== 4) throw new Doubt();
+    this.ascii(String(int32(this.b, this.s[i])));
   }
 
   /** The next bytes are exactly `l`. */

@@ -2,11 +2,12 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { keyIdOf } from './checkpointKey';
-import { checkpointFromJson } from './checkpointRecord';
-import type { ExportManifest, ExportManifestFile } from './exportFormat';
-import { inlineLineChecker, workerLineChecker, type LineChecker, type LineResult } from './lineCheckers';
-import { VERIFY_BATCH, type AuditSource, type PrecheckedEvent, type SourceProblem } from './source';
+import { keyIdOf } from '../checkpoint/key';
+import { checkpointFromJson } from '../checkpoint/record';
+import type { ExportManifest, ExportManifestFile } from './format';
+import { inlineLineChecker, workerLineChecker, type LineChecker, type LineResult } from '../verify/fast/lineCheckers';
+import { VERIFY_BATCH } from '../verify/databaseSource';
+import type { AuditSource, PrecheckedEvent, SourceProblem } from '../verify/types';
 
 /**
  * One day file read in chunks of whole lines, hashing the raw bytes as they pass so the manifest
@@ -138,6 +139,7 @@ export function exportDirectorySource(dir: string, opts: ExportSourceOptions = {
   const problems: SourceProblem[] = [];
   return {
     describe: `export ${dir}`,
+    trailId: async () => (typeof manifest.trail_id === 'string' ? manifest.trail_id : null),
     base: async () => (manifest.base_checkpoint ? checkpointFromJson(manifest.base_checkpoint) : null),
     async *checkpoints() {
       const all = (manifest.checkpoints ?? []).map(checkpointFromJson).sort((a, b) => a.uptoSeq - b.uptoSeq);

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
-import type { Logger } from '../log';
-import { sqlStateOf, SqlState, type Database, type SqlClient } from '../store/database';
-import type { CheckpointSigner } from './checkpointKey';
-import { CHECKPOINT_COLUMNS, checkpointRowToRecord, checkpointSigningText, checkpointToJson, type CheckpointRecord } from './checkpointRecord';
+import type { Logger } from '../../log';
+import { sqlStateOf, SqlState, type Database, type SqlClient } from '../../store/database';
+import { ensureTrailId } from '../identity';
+import { appendJournal } from './journal';
+import type { CheckpointSigner } from './key';
+import { CHECKPOINT_COLUMNS, checkpointRowToRecord, checkpointSigningText, checkpointToJson, type CheckpointRecord } from './record';
 
 /** Above this many unused seqs in one interval the list is dropped and verify relies on the count. */
 export const MAX_LISTED_MISSING = 10_000;
@@ -30,6 +30,7 @@ export async function createCheckpoint(db: Database, signer: CheckpointSigner): 
   const head = await db.query<{ max: string | null }>('SELECT max(seq) AS max FROM audit_events');
   if (Number(head.rows[0]?.max ?? 0) <= prevUpto) return null;
 
+  const trailId = await ensureTrailId(db);
   const boundary = await db.transaction((tx) =>
     tx.query<{ upto_seq: string; taken_at: Date }>('SELECT upto_seq, taken_at FROM audit_checkpoint_boundary()'),
   );
@@ -60,7 +61,7 @@ export async function createCheckpoint(db: Database, signer: CheckpointSigner): 
     throw err;
   }
   const record: CheckpointRecord = { id, ...body, signature };
-  if (signer.journalPath) await appendJournal(signer.journalPath, record);
+  if (signer.journalDir) await appendJournal(signer.journalDir, trailId, record);
   return record;
 }
 
@@ -95,15 +96,6 @@ async function digestInterval(db: SqlClient, prevDigest: string | null, fromSeq:
   }
   skipTo(uptoSeq + 1);
   return { digest: h.digest('hex'), count, missing: overflow ? null : missing };
-}
-
-async function appendJournal(file: string, c: CheckpointRecord): Promise<void> {
-  try {
-    await fs.promises.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-    await fs.promises.appendFile(file, JSON.stringify(checkpointToJson(c)) + '\n', { mode: 0o600 });
-  } catch (err) {
-    throw new Error(`checkpoint #${c.id} is stored but could not be journaled to ${file}: ${(err as Error).message}`);
-  }
 }
 
 export interface Checkpointer {

@@ -1,6 +1,6 @@
-import type { PrecheckedEvent } from './source';
-import type { SelfCheck } from './verifySelf';
-import { checkExportLine } from './verifySelf';
+import type { PrecheckedEvent } from '../types';
+import type { SelfCheck } from '../types';
+import { checkExportLine } from '../self';
 import { workerPool } from './workerPool';
 
 /**

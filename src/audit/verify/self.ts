@@ -1,21 +1,12 @@
-import { columnsAgree, hashHex } from './agreement';
-import { canonicalJson } from './canonical';
-import { canonicalTextOf } from './canonicalFast';
-import { EXPORT_NAME_OF_FIELD, fromExportLine, isAttributable, type ExportLine } from './exportFormat';
-import { checkExportLineFast } from './lineWalk';
-import type { PrecheckedEvent } from './source';
-import { canonicalFields } from './trail';
-import type { AuditEventRecord } from './types';
-import { show, short, type Finding } from './verifyFindings';
-
-/** What is wrong with one event on its own; null when nothing is. Plain data: it crosses to and from worker threads. */
-export interface SelfCheck {
-  hashOk: boolean;
-  /** The columns (or export fields) that disagree with the hashed canonical text, described. */
-  diffs: string[];
-  /** SHA-256 of the canonical text as stored. */
-  computedHash: string;
-}
+import { LABEL_OF_FIELD, canonicalFields } from '../event';
+import { columnsAgree } from './agreement';
+import { canonicalJson, hashHex } from '../canonical';
+import { canonicalTextOf } from './fast/canonicalText';
+import { fromExportLine, isAttributable, type ExportLine } from '../export/format';
+import { checkExportLineFast } from './fast/lineWalk';
+import type { PrecheckedEvent, SelfCheck } from './types';
+import type { AuditEventRecord } from '../event';
+import { show, short, type Finding } from './findings';
 
 /**
  * The hash over the stored canonical text, and every column against that text: first the exact
@@ -100,7 +91,7 @@ function diffFields(e: AuditEventRecord): string[] {
     const column = fields[key];
     if (canonicalOrThrow(column) === canonicalOrThrow(hashed?.[key])) continue;
     const shown = column instanceof Date && !Number.isNaN(column.getTime()) ? column.toISOString() : column;
-    out.push(`${EXPORT_NAME_OF_FIELD[key] ?? key}: the column says ${show(shown)} but the hashed canonical text says ${show(hashed?.[key])}`);
+    out.push(`${LABEL_OF_FIELD[key] ?? key}: the column says ${show(shown)} but the hashed canonical text says ${show(hashed?.[key])}`);
   }
   return out.length ? out : ['canonical: it is not in canonical form'];
 }

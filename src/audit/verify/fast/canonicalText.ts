@@ -1,50 +1,42 @@
-import { CANONICAL_VERSION } from './trail';
-import type { AuditEventRecord } from './types';
+import { CANONICAL_ORDER, CANONICAL_VERSION, type AuditEventRecord, type EventField } from '../../event';
 
 /**
- * canonicalJson(canonicalFields(e)), written out for the one shape it always has: a few times
- * faster than the generic serialiser, and byte-identical to it, or null where that is not certain
- * (an undefined field, an invalid date, a non-finite number, a value that is not plain JSON).
- * verify uses it to say "the columns agree with the hashed text" with one string comparison; a
- * null or a difference goes to the exact comparison in agreement.ts, so this can only save work.
+ * canonicalJson(canonicalFields(e)), written field by field from the event table (CANONICAL_ORDER):
+ * a few times faster than the generic serialiser, and byte-identical to it, or null where that is
+ * not certain (an undefined field, an invalid date, a non-finite number, a value that is not plain
+ * JSON). verify uses it to say "the columns agree with the hashed text" with one string
+ * comparison; a null or a difference goes to the exact comparison in agreement.ts, so this can
+ * only save work.
  */
 export function canonicalTextOf(e: AuditEventRecord): string | null {
-  const occurredAt = isoOf(e.occurredAt);
-  const tokenIssuedAt = e.tokenIssuedAt === null ? 'null' : isoOf(e.tokenIssuedAt);
-  const after = jsonTextOf(e.after ?? null);
-  const before = jsonTextOf(e.before ?? null);
-  const streamSeq = typeof e.streamSeq === 'number' && Number.isFinite(e.streamSeq) ? JSON.stringify(e.streamSeq) : null;
-  const action = str(e.action);
-  const actorEmail = strOrNull(e.actorEmail);
-  const actorId = str(e.actorId);
-  const id = str(e.id);
-  const impersonatorId = strOrNull(e.impersonatorId);
-  const ip = strOrNull(e.ip);
-  const jobId = strOrNull(e.jobId);
-  const prevHash = strOrNull(e.prevHash);
-  const reason = strOrNull(e.reason);
-  const requestId = strOrNull(e.requestId);
-  const sessionId = strOrNull(e.sessionId);
-  const stream = str(e.stream);
-  const userAgent = strOrNull(e.userAgent);
-  if (
-    occurredAt === null || tokenIssuedAt === null || after === null || before === null || streamSeq === null || action === null ||
-    actorEmail === null || actorId === null || id === null || impersonatorId === null || ip === null || jobId === null ||
-    prevHash === null || reason === null || requestId === null || sessionId === null || stream === null || userAgent === null
-  ) {
-    return null;
+  let out = '';
+  for (let i = 0; i < CANONICAL_ORDER.length; i++) {
+    const { field } = CANONICAL_ORDER[i];
+    const value = field === null ? String(CANONICAL_VERSION) : valueText(field, e[field.key]);
+    if (value === null) return null;
+    out += PREFIXES[i] + value;
   }
-  // Keys in code-unit order, as canonicalJson sorts them.
-  return (
-    `{"action":${action},"actorEmail":${actorEmail},"actorId":${actorId},"after":${after},"before":${before},"id":${id},` +
-    `"impersonatorId":${impersonatorId},"ip":${ip},"jobId":${jobId},"occurredAt":${occurredAt},"prevHash":${prevHash},` +
-    `"reason":${reason},"requestId":${requestId},"sessionId":${sessionId},"stream":${stream},"streamSeq":${streamSeq},` +
-    `"tokenIssuedAt":${tokenIssuedAt},"userAgent":${userAgent},"v":${CANONICAL_VERSION}}`
-  );
+  return `${out}}`;
+}
+
+/** `{"key":` before the first value, `,"key":` before the others. */
+const PREFIXES = CANONICAL_ORDER.map(({ key }, i) => `${i === 0 ? '{' : ','}${JSON.stringify(key)}:`);
+
+function valueText(f: EventField, v: unknown): string | null {
+  if (v === null && f.nullable) return 'null';
+  switch (f.kind) {
+    case 'time':
+      return isoOf(v);
+    case 'json':
+      return jsonTextOf(v ?? null);
+    case 'integer':
+      return typeof v === 'number' && Number.isFinite(v) ? JSON.stringify(v) : null;
+    default:
+      return str(v);
+  }
 }
 
 const str = (v: unknown): string | null => (typeof v === 'string' ? JSON.stringify(v) : null);
-const strOrNull = (v: unknown): string | null => (v === null ? 'null' : str(v));
 
 function isoOf(d: unknown): string | null {
   if (!(d instanceof Date)) return null;

@@ -1,5 +1,5 @@
-import type { JobsService } from '../jobs/service';
-import { JOB_UPDATED_CHANNEL, type JobRecord } from '../jobs/types';
+import type { JobsService } from './service';
+import { JOB_UPDATED_CHANNEL, type JobRecord } from './types';
 import type { Database } from '../store/database';
 
 type Listener = (job: JobRecord) => void;

@@ -1,60 +1,17 @@
+import { AUDIT_COLUMNS, auditRowToRecord, LABEL_OF_FIELD } from '../event';
 import os from 'node:os';
-import { sqlStateOf, type Database, type SqlClient } from '../store/database';
-import { AGREED_BATCH_SQL, type AgreedRow } from './agreementSql';
-import { inlineRowChecker, workerRowChecker, type RowChecker } from './copyCheckers';
-import { chainFields, copyBatchSql, indexRows } from './copyRows';
-import { CHECKPOINT_COLUMNS, checkpointRowToRecord, type CheckpointRecord } from './checkpointRecord';
+import { sqlStateOf, type Database, type SqlClient } from '../../store/database';
+import { AGREED_BATCH_SQL, type AgreedRow } from './fast/agreementSql';
+import { inlineRowChecker, workerRowChecker, type RowChecker } from './fast/copyCheckers';
+import { chainFields, copyBatchSql, indexRows } from './fast/copyRows';
+import { CHECKPOINT_COLUMNS, checkpointRowToRecord, type CheckpointRecord } from '../checkpoint/record';
 import { keysetBatches, type FetchRange } from './keysetBatches';
-import { AUDIT_COLUMNS, auditRowToRecord } from './trail';
-import type { AuditEventRecord } from './types';
-import { EXPORT_NAME_OF_FIELD, type ExportLine } from './exportFormat';
-import { show } from './verifyFindings';
-import { selfCheck, type SelfCheck } from './verifySelf';
-
-/** An event whose columns the source has already found to agree with its canonical text: only what the chains use. */
-export interface CheckedEvent {
-  seq: string;
-  id: string;
-  stream: string;
-  streamSeq: number;
-  canonical: string;
-  hash: string;
-  prevHash: string | null;
-  columnsAgree: true;
-}
-
-/** An event the source has checked on its own already (an export line, in a worker thread): only the outcome. */
-export interface PrecheckedEvent {
-  seq: string;
-  id: string;
-  stream: string;
-  streamSeq: number;
-  hash: string;
-  prevHash: string | null;
-  self: SelfCheck | null;
-}
-
-/** What a source yields: a whole record (verify checks it), one whose columns were checked, or one checked entirely. */
-export type VerifyEvent = (AuditEventRecord & { exported?: Partial<ExportLine> }) | CheckedEvent | PrecheckedEvent;
-
-/** A finding about the source itself (e.g. an export file that differs from its manifest). */
-export interface SourceProblem {
-  message: string;
-}
-
-/** What verify reads: the database, or an export directory. Both stream; neither loads everything. */
-export interface AuditSource {
-  describe: string;
-  /** The checkpoint this source continues from (a partial export); null: it starts at the first event. */
-  base(): Promise<CheckpointRecord | null>;
-  /** Events in ascending seq, in batches. */
-  events(): AsyncIterable<VerifyEvent[]>;
-  /** Checkpoints after base, in ascending upto_seq. */
-  checkpoints(): AsyncIterable<CheckpointRecord>;
-  /** A public key shipped with the source (export manifests); trusted only when nothing is pinned. */
-  embeddedPublicKeyPem?(): Promise<string | null>;
-  problems?(): Promise<SourceProblem[]>;
-}
+import type { AuditEventRecord } from '../event';
+import { type ExportLine } from '../export/format';
+import { show } from './findings';
+import { selfCheck } from './self';
+import type { AuditSource, CheckedEvent, PrecheckedEvent, SelfCheck, VerifyEvent } from './types';
+import { trailIdOf } from '../identity';
 
 export const VERIFY_BATCH = 5000;
 /** Smaller for COPY: fewer live events per young-generation collection (measured: 2,000 beat 5,000 and 10,000). */
@@ -102,7 +59,7 @@ function withFinerTimes(row: Record<string, unknown>): VerifyEvent {
   const finerTimes = [
     ['occurredAt', row.occurred_at_finer],
     ['tokenIssuedAt', row.token_iat_finer],
-  ].filter(([, v]) => typeof v === 'string') as [keyof typeof EXPORT_NAME_OF_FIELD & string, string][];
+  ].filter(([, v]) => typeof v === 'string') as [keyof typeof LABEL_OF_FIELD & string, string][];
   if (!finerTimes.length) return e;
   const self = selfCheck(e) ?? { hashOk: true, diffs: [], computedHash: e.hash };
   let hashed: Record<string, unknown> = {};
@@ -112,7 +69,7 @@ function withFinerTimes(row: Record<string, unknown>): VerifyEvent {
     // selfCheck has said so already
   }
   for (const [key, value] of finerTimes) {
-    self.diffs.push(`${EXPORT_NAME_OF_FIELD[key]}: the column says ${value}, finer than the milliseconds the hashed canonical text records (${show(hashed[key])})`);
+    self.diffs.push(`${LABEL_OF_FIELD[key]}: the column says ${value}, finer than the milliseconds the hashed canonical text records (${show(hashed[key])})`);
   }
   return { seq: e.seq, id: e.id, stream: e.stream, streamSeq: e.streamSeq, hash: e.hash, prevHash: e.prevHash, self };
 }
@@ -193,6 +150,7 @@ export function databaseSource(db: SqlClient, opts: DatabaseSourceOptions = {}):
   return {
     describe: 'database',
     stats,
+    trailId: () => trailIdOf(db),
     base: async () => null,
     async *events() {
       const savepoint = sqlCheck && inTransaction;

@@ -1,7 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
-import { keyIdOf, verifySignature } from './checkpointKey';
-import { checkpointSigningText, type CheckpointRecord } from './checkpointRecord';
-import { short, type Finding, type Findings } from './verifyFindings';
+import { keyIdOf, verifySignature } from '../checkpoint/key';
+import { checkpointSigningText, type CheckpointRecord } from '../checkpoint/record';
+import { short, type Finding, type Findings } from './findings';
 
 const PENDING_MAX = 256;
 

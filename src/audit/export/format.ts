@@ -1,15 +1,18 @@
-import type { AuditEventRecord } from './types';
+import { EVENT_FIELDS, type AuditEventRecord, type EventField } from '../event';
 
 /**
- * One export line per event. Field names follow the issue (user_id, timestamp, ...); every field
- * of the hashed canonical text is present, so an offline verify can check each column against
- * the canonical text exactly as it does in the database.
+ * One export line per event: seq, then every field of the event table (event.ts) under its export
+ * name, in the table's order, then the ALCOA flags, the canonical text and its hash. Every field
+ * of the hashed canonical text is present, so an offline verify can check each one against the
+ * canonical text exactly as it does in the database. (Key order is not significant to readers:
+ * exports written before the table put prev_hash last, and still verify.)
  */
 export interface ExportLine {
   seq: number;
   id: string;
   stream: string;
   stream_seq: number;
+  prev_hash: string | null;
   timestamp: string;
   action: string;
   user_id: string;
@@ -28,31 +31,17 @@ export interface ExportLine {
   alcoa_contemporaneous: boolean;
   canonical: string;
   hash: string;
-  prev_hash: string | null;
 }
 
-/** Column name (as exported) for each canonical field: findings name what an auditor sees. */
-export const EXPORT_NAME_OF_FIELD: Record<string, string> = {
-  v: 'canonical version',
-  id: 'id',
-  stream: 'stream',
-  streamSeq: 'stream_seq',
-  prevHash: 'prev_hash',
-  action: 'action',
-  occurredAt: 'occurred_at (timestamp)',
-  actorId: 'actor_id (user_id)',
-  actorEmail: 'actor_email (user_email)',
-  sessionId: 'session_id',
-  tokenIssuedAt: 'token_iat',
-  impersonatorId: 'impersonator_id',
-  jobId: 'job_id',
-  reason: 'reason',
-  before: 'before',
-  after: 'after',
-  requestId: 'request_id',
-  ip: 'ip',
-  userAgent: 'user_agent',
-};
+/** An export line's keys, in the order toExportLine writes them. */
+export const EXPORT_LINE_KEYS: readonly string[] = [
+  'seq',
+  ...EVENT_FIELDS.map((f) => f.exportName),
+  'alcoa_attributable',
+  'alcoa_contemporaneous',
+  'canonical',
+  'hash',
+];
 
 /**
  * ALCOA "attributable": the actor is identified, either a named system actor (`system:*`) or a
@@ -64,34 +53,19 @@ export function isAttributable(e: Pick<AuditEventRecord, 'actorId' | 'sessionId'
 }
 
 export function toExportLine(e: AuditEventRecord): ExportLine {
-  return {
-    seq: Number(e.seq),
-    id: e.id,
-    stream: e.stream,
-    stream_seq: e.streamSeq,
-    timestamp: e.occurredAt.toISOString(),
-    action: e.action,
-    user_id: e.actorId,
-    user_email: e.actorEmail,
-    token_iat: e.tokenIssuedAt ? e.tokenIssuedAt.toISOString() : null,
-    session_id: e.sessionId,
-    impersonator_id: e.impersonatorId,
-    job_id: e.jobId,
-    reason: e.reason,
-    // In canonical key order (the database's jsonb has its own): the same values, and offline
-    // verify can compare the text as it is (lineWalk.ts).
-    before: sortedKeys(e.before ?? null),
-    after: sortedKeys(e.after ?? null),
-    request_id: e.requestId,
-    ip: e.ip,
-    user_agent: e.userAgent,
-    alcoa_attributable: isAttributable(e),
-    // occurred_at is the database clock read in the transaction that made the change.
-    alcoa_contemporaneous: true,
-    canonical: e.canonical,
-    hash: e.hash,
-    prev_hash: e.prevHash,
-  };
+  const line: Record<string, unknown> = { seq: Number(e.seq) };
+  for (const f of EVENT_FIELDS) {
+    const v = e[f.key];
+    // json: in canonical key order (the database's jsonb has its own): the same values, and offline
+    // verify can compare the text as it is (verify/fast/lineWalk.ts).
+    line[f.exportName] = f.kind === 'time' ? ((v as Date | null)?.toISOString() ?? null) : f.kind === 'json' ? sortedKeys(v ?? null) : v;
+  }
+  line.alcoa_attributable = isAttributable(e);
+  // occurred_at is the database clock read in the transaction that made the change.
+  line.alcoa_contemporaneous = true;
+  line.canonical = e.canonical;
+  line.hash = e.hash;
+  return line as unknown as ExportLine;
 }
 
 /** A JSON value whose objects list their keys sorted by code unit, as canonicalJson writes them. */
@@ -107,32 +81,25 @@ function sortedKeys(v: unknown): unknown {
 const date = (v: unknown): Date | null => (v === null || v === undefined ? null : new Date(String(v)));
 const text = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
 
+function fromExported(f: EventField, v: unknown): unknown {
+  switch (f.kind) {
+    case 'integer':
+      return Number(v);
+    case 'time':
+      return f.nullable ? date(v) : (date(v) ?? new Date(NaN));
+    case 'json':
+      return v ?? null;
+    default:
+      return f.nullable ? text(v) : String(v ?? '');
+  }
+}
+
 /** The inverse of toExportLine; a malformed line still maps, and verify reports what disagrees. */
 export function fromExportLine(l: Partial<ExportLine>): AuditEventRecord & { exported: Partial<ExportLine> } {
-  return {
-    seq: String(l.seq),
-    id: String(l.id),
-    stream: String(l.stream),
-    streamSeq: Number(l.stream_seq),
-    action: String(l.action),
-    occurredAt: date(l.timestamp) ?? new Date(NaN),
-    actorId: String(l.user_id ?? ''),
-    actorEmail: text(l.user_email),
-    sessionId: text(l.session_id),
-    tokenIssuedAt: date(l.token_iat),
-    impersonatorId: text(l.impersonator_id),
-    jobId: text(l.job_id),
-    reason: text(l.reason),
-    before: l.before ?? null,
-    after: l.after ?? null,
-    requestId: text(l.request_id),
-    ip: text(l.ip),
-    userAgent: text(l.user_agent),
-    canonical: String(l.canonical),
-    hash: String(l.hash),
-    prevHash: text(l.prev_hash),
-    exported: l,
-  };
+  const line = l as Record<string, unknown>;
+  const e: Record<string, unknown> = { seq: String(l.seq), canonical: String(l.canonical), hash: String(l.hash), exported: l };
+  for (const f of EVENT_FIELDS) e[f.key] = fromExported(f, line[f.exportName]);
+  return e as unknown as AuditEventRecord & { exported: Partial<ExportLine> };
 }
 
 export interface ExportManifestFile {
@@ -147,6 +114,8 @@ export interface ExportManifestFile {
 export interface ExportManifest {
   format: 'jobledger.audit.export';
   version: 1;
+  /** The trail's identity (identity.ts); absent in exports from before identities, null before the first checkpoint. */
+  trail_id?: string | null;
   exported_at: string;
   requested: { from: string | null; to: string | null };
   /** The seq interval exported: (after_seq, upto_seq], widened to checkpoint boundaries. */

@@ -1,13 +1,6 @@
-import crypto from 'node:crypto';
-import { canonicalJson } from './canonical';
-import { canonicalFields } from './trail';
-import type { AuditEventRecord } from './types';
-
-/** One-shot SHA-256 (crypto.hash, Node >= 20.12) is about twice as fast as createHash per event. Text is hashed as UTF-8. */
-export const hashHex: (data: string | Buffer) => string =
-  typeof (crypto as { hash?: unknown }).hash === 'function'
-    ? (data) => (crypto as unknown as { hash(alg: string, data: string | Buffer, enc: 'hex'): string }).hash('sha256', data, 'hex')
-    : (data) => crypto.createHash('sha256').update(data).digest('hex');
+import { canonicalFields } from '../event';
+import { canonicalJson } from '../canonical';
+import type { AuditEventRecord } from '../event';
 
 /** Deep equality of two JSON values (what canonical serialisation preserves: key order does not matter). */
 function sameJson(a: unknown, b: unknown): boolean {

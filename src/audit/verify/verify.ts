@@ -1,11 +1,9 @@
-import fs from 'node:fs';
-import readline from 'node:readline';
-import { keyIdOf } from './checkpointKey';
-import { checkpointFromJson, type CheckpointRecord } from './checkpointRecord';
-import type { AuditSource } from './source';
-import { EventChecker } from './verifyEvents';
-import { Findings, short, type Finding } from './verifyFindings';
-import { SealChecker } from './verifySeal';
+import { keyIdOf } from '../checkpoint/key';
+import type { CheckpointRecord } from '../checkpoint/record';
+import type { AuditSource } from './types';
+import { EventChecker } from './chains';
+import { Findings, short, type Finding } from './findings';
+import { SealChecker } from './seal';
 
 export interface VerifyOptions {
   /** The key checkpoints must be signed with. Without it, a source's embedded key is used (with a warning). */
@@ -142,23 +140,4 @@ async function* withExternal(own: AsyncIterable<CheckpointRecord>, external: Che
     missing(ext[i]);
     yield ext[i];
   }
-}
-
-/** Reads a checkpoints journal (one JSON checkpoint a line); later duplicates of an upto_seq are ignored. */
-export async function readCheckpointsFile(file: string): Promise<CheckpointRecord[]> {
-  const out = new Map<number, CheckpointRecord>();
-  const rl = readline.createInterface({ input: fs.createReadStream(file, 'utf8'), crlfDelay: Infinity });
-  let n = 0;
-  for await (const line of rl) {
-    n++;
-    if (!line.trim()) continue;
-    let cp: CheckpointRecord;
-    try {
-      cp = checkpointFromJson(JSON.parse(line));
-    } catch (err) {
-      throw new Error(`${file}:${n}: ${(err as Error).message}`);
-    }
-    if (!out.has(cp.uptoSeq)) out.set(cp.uptoSeq, cp);
-  }
-  return [...out.values()];
 }

@@ -1,8 +1,8 @@
-import { isUuid } from '../jobs/service';
+import { AUDIT_COLUMNS, auditRowToRecord } from './event';
 import type { SqlClient } from '../store/database';
+import { isUuid } from '../store/uuid';
 import { checkPageSize, decodeCursor, toPage, type Page } from '../store/pagination';
-import { AUDIT_COLUMNS, auditRowToRecord } from './trail';
-import type { AuditEventRecord } from './types';
+import type { AuditEventRecord } from './event';
 
 export interface AuditFilter {
   jobId?: string | null;

@@ -1,15 +1,19 @@
-import type { PrecheckedEvent } from './source';
+import { AUDIT_COLUMNS, EVENT_COLUMNS } from '../../event';
+import type { PrecheckedEvent } from '../types';
 
 /**
  * The audit events as PostgreSQL's binary COPY writes them: the query, the row layout, and what
  * verify's chains need from each row. Checking the rows is copyWalk.ts's job.
  */
 
-/** The COPY query's columns, in the order the field offsets follow. */
-export const COPY_COLUMNS =
-  'seq, id, stream, stream_seq, action, occurred_at, actor_id, actor_email, session_id, token_iat, impersonator_id, ' +
-  'job_id, reason, before, after, request_id, ip, user_agent, canonical, hash, prev_hash';
-export const FIELDS = 21;
+/** The COPY query's columns (the event table's, with seq, canonical and hash), in the order the field offsets follow. */
+export const COPY_COLUMNS = AUDIT_COLUMNS;
+export const FIELDS = EVENT_COLUMNS.length;
+/** Each column's index in a row. */
+export const COL: Readonly<Record<string, number>> = Object.fromEntries(EVENT_COLUMNS.map((c, i) => [c, i]));
+/** The columns the chains need (chainFields), by index. */
+export const CHAIN_COL = { seq: COL.seq, id: COL.id, stream: COL.stream, streamSeq: COL.stream_seq, hash: COL.hash, prevHash: COL.prev_hash };
+const { seq: SEQ, id: ID, stream: STREAM, streamSeq: STREAM_SEQ, hash: HASH, prevHash: PREV_HASH } = CHAIN_COL;
 
 /** A binary COPY of events with after < seq <= upto (either bound may be absent), in seq order, at most `limit` rows. */
 export function copyBatchSql(after: string | null, upto: string | null, limit: number | null): string {
@@ -80,12 +84,12 @@ export function chainFields(buf: Buffer, rows: Int32Array): PrecheckedEvent[] {
   for (let i = 0; i < rows.length; i++) {
     fieldOffsets(buf, rows[i], s, e);
     out[i] = {
-      seq: seqOf(buf, s[0]),
-      id: uuidOf(buf, s[1]),
-      stream: buf.toString('utf8', s[2], e[2]),
-      streamSeq: int32(buf, s[3]),
-      hash: buf.toString('utf8', s[19], e[19]),
-      prevHash: e[20] < 0 ? null : buf.toString('utf8', s[20], e[20]),
+      seq: seqOf(buf, s[SEQ]),
+      id: uuidOf(buf, s[ID]),
+      stream: buf.toString('utf8', s[STREAM], e[STREAM]),
+      streamSeq: int32(buf, s[STREAM_SEQ]),
+      hash: buf.toString('utf8', s[HASH], e[HASH]),
+      prevHash: e[PREV_HASH] < 0 ? null : buf.toString('utf8', s[PREV_HASH], e[PREV_HASH]),
       self: null,
     };
   }

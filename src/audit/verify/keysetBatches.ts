@@ -1,4 +1,4 @@
-import type { SqlClient } from '../store/database';
+import type { SqlClient } from '../../store/database';
 
 /** Batch boundaries found per probe: one index-only pass over CHUNK batches' worth of seqs. */
 const CHUNK = 64;

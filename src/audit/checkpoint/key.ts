@@ -1,24 +1,23 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Config } from '../config';
+import type { Config } from '../../config';
 
 /**
  * The checkpoint authority: an Ed25519 key the database never sees, so someone who can rewrite
- * the database cannot re-sign its checkpoints. Checkpoints are also journaled to `journalPath`,
- * a file that lives apart from the database (and should be shipped off the host).
+ * the database cannot re-sign its checkpoints. Checkpoints are also journaled under `journalDir`
+ * (journal.ts), apart from the database.
  */
 export interface CheckpointSigner {
   keyId: string;
   publicKeyPem: string;
-  /** Where each checkpoint is appended as one JSON line; undefined: not journaled. */
-  journalPath?: string;
+  /** The directory of the checkpoint journals (one file per trail); undefined: not journaled. */
+  journalDir?: string;
   sign(text: string): string;
 }
 
 export const auditDir = (dataDir: string) => path.join(dataDir, 'audit');
 export const checkpointKeyPath = (dataDir: string) => path.join(auditDir(dataDir), 'checkpoint-key.pem');
-export const checkpointJournalPath = (dataDir: string) => path.join(auditDir(dataDir), 'checkpoints.jsonl');
 
 /** `ed25519:` and the first 128 bits of the SHA-256 of the public key (SPKI DER), hex. */
 export function keyIdOf(publicKeyPem: string): string {
@@ -26,7 +25,7 @@ export function keyIdOf(publicKeyPem: string): string {
   return `ed25519:${crypto.createHash('sha256').update(der).digest('hex').slice(0, 32)}`;
 }
 
-export function signerFromPem(privateKeyPem: string, journalPath?: string): CheckpointSigner {
+export function signerFromPem(privateKeyPem: string, journalDir?: string): CheckpointSigner {
   const privateKey = crypto.createPrivateKey(privateKeyPem);
   if (privateKey.asymmetricKeyType !== 'ed25519') {
     throw new Error(`The audit checkpoint key must be an Ed25519 private key (got ${privateKey.asymmetricKeyType ?? 'unknown'}).`);
@@ -35,7 +34,7 @@ export function signerFromPem(privateKeyPem: string, journalPath?: string): Chec
   return {
     keyId: keyIdOf(publicKeyPem),
     publicKeyPem,
-    journalPath,
+    journalDir,
     sign: (text) => crypto.sign(null, Buffer.from(text, 'utf8'), privateKey).toString('base64'),
   };
 }
@@ -54,7 +53,7 @@ export function verifySignature(publicKeyPem: string, text: string, signatureB64
  * DATA_DIR (the server and `npm run worker` on one host do).
  */
 export function loadCheckpointSigner(config: Pick<Config, 'dataDir' | 'audit'>): CheckpointSigner {
-  const journal = checkpointJournalPath(config.dataDir);
+  const journal = auditDir(config.dataDir);
   if (config.audit.checkpointKeyPem) return signerFromPem(config.audit.checkpointKeyPem, journal);
   const file = checkpointKeyPath(config.dataDir);
   if (fs.existsSync(file)) return signerFromPem(fs.readFileSync(file, 'utf8'), journal);

@@ -1,4 +1,4 @@
-import { jsonTextOf } from './canonicalFast';
+import { jsonTextOf } from './fast/canonicalText';
 
 /** What verify can find. The first five are the tampering the issue names; the rest are about seals. */
 export type FindingKind =

@@ -1,7 +1,7 @@
-import { hashHex } from './agreement';
-import type { VerifyEvent } from './source';
-import { short, type Findings } from './verifyFindings';
-import { selfCheck, selfFinding, type SelfCheck } from './verifySelf';
+import { hashHex } from '../canonical';
+import type { SelfCheck, VerifyEvent } from './types';
+import { short, type Findings } from './findings';
+import { selfCheck, selfFinding } from './self';
 
 interface Gap {
   from: number;

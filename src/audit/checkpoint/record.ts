@@ -1,4 +1,4 @@
-import { canonicalJson } from './canonical';
+import { canonicalJson } from '../canonical';
 
 /** One sealed prefix of the audit trail. Sequence numbers fit a JS number (2^53) for millennia. */
 export interface CheckpointRecord {

@@ -1,8 +1,8 @@
-import { hashHex } from './agreement';
-import { jsonTextOf } from './canonicalFast';
-import { isAttributable } from './exportFormat';
-import type { PrecheckedEvent } from './source';
-import { CANONICAL_VERSION } from './trail';
+import { CANONICAL_ORDER, CANONICAL_VERSION, EVENT_FIELDS, type EventField } from '../../event';
+import { hashHex } from '../../canonical';
+import { jsonTextOf } from './canonicalText';
+import { EXPORT_LINE_KEYS, isAttributable } from '../../export/format';
+import type { PrecheckedEvent } from '../types';
 
 /**
  * verify --file's fast path for one export line, as export.ts writes it: JSON.stringify of
@@ -23,38 +23,16 @@ import { CANONICAL_VERSION } from './trail';
  * the token cut there is an object or array left open, which does not parse: undefined.
  */
 
-/** The export line's keys, in toExportLine's order. */
-const LINE_KEYS = [
-  'seq', 'id', 'stream', 'stream_seq', 'timestamp', 'action', 'user_id', 'user_email', 'token_iat', 'session_id',
-  'impersonator_id', 'job_id', 'reason', 'before', 'after', 'request_id', 'ip', 'user_agent', 'alcoa_attributable',
-  'alcoa_contemporaneous', 'canonical', 'hash', 'prev_hash',
-] as const;
-type LineKey = (typeof LINE_KEYS)[number];
+/** The export line's keys, in toExportLine's order (derived from the event table). */
+const LINE_KEYS = EXPORT_LINE_KEYS;
 const MARKS = LINE_KEYS.map((k, i) => `${i === 0 ? '{' : ','}"${k}":`);
-const SLOT = Object.fromEntries(LINE_KEYS.map((k, i) => [k, i])) as Record<LineKey, number>;
+const SLOT: Record<string, number> = Object.fromEntries(LINE_KEYS.map((k, i) => [k, i]));
+const slotOf = (f: EventField) => SLOT[f.exportName];
 
-/** The canonical text's keys (sorted, as canonicalJson writes them), each with the line field that holds its value. */
-const CANONICAL: [string, LineKey][] = [
-  ['action', 'action'],
-  ['actorEmail', 'user_email'],
-  ['actorId', 'user_id'],
-  ['after', 'after'],
-  ['before', 'before'],
-  ['id', 'id'],
-  ['impersonatorId', 'impersonator_id'],
-  ['ip', 'ip'],
-  ['jobId', 'job_id'],
-  ['occurredAt', 'timestamp'],
-  ['prevHash', 'prev_hash'],
-  ['reason', 'reason'],
-  ['requestId', 'request_id'],
-  ['sessionId', 'session_id'],
-  ['stream', 'stream'],
-  ['streamSeq', 'stream_seq'],
-  ['tokenIssuedAt', 'token_iat'],
-  ['userAgent', 'user_agent'],
-];
-const PREFIXES = CANONICAL.map(([key], i) => `${i === 0 ? '{' : ','}"${key}":`);
+/** The canonical text's keys (in JCS order), each with the line slot that holds its value; the version is last. */
+const CANONICAL = CANONICAL_ORDER.filter((c) => c.field !== null);
+if (CANONICAL_ORDER[CANONICAL_ORDER.length - 1].field !== null) throw new Error('lineWalk expects the version key to sort last');
+const PREFIXES = CANONICAL.map(({ key }, i) => `${i === 0 ? '{' : ','}"${key}":`);
 const END = `,"v":${CANONICAL_VERSION}}`;
 
 /** An integer JSON.stringify writes as it is and Number() reads back exactly (no -0, at most 15 digits). */
@@ -62,8 +40,20 @@ const INTEGER = /^(0|-?[1-9][0-9]{0,14})$/;
 /** A whole, valid JSON string token. */
 const STRING = /^"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"$/;
 
-const STRINGS: LineKey[] = ['id', 'stream', 'action', 'user_id', 'hash'];
-const NULLABLE: LineKey[] = ['user_email', 'session_id', 'impersonator_id', 'job_id', 'reason', 'request_id', 'ip', 'user_agent', 'prev_hash'];
+const fieldsOf = (test: (f: EventField) => boolean) => EVENT_FIELDS.filter(test).map(slotOf);
+const isText = (f: EventField) => f.kind === 'text' || f.kind === 'uuid';
+const STRING_SLOTS = [...fieldsOf((f) => isText(f) && !f.nullable), SLOT.hash];
+const NULLABLE_SLOTS = fieldsOf((f) => isText(f) && f.nullable);
+const INTEGER_SLOTS = [SLOT.seq, ...fieldsOf((f) => f.kind === 'integer')];
+const TIME_SLOTS = EVENT_FIELDS.filter((f) => f.kind === 'time').map((f) => [slotOf(f), f.nullable] as const);
+const JSON_SLOTS = fieldsOf((f) => f.kind === 'json');
+const byKey = (key: string) => slotOf(EVENT_FIELDS.find((f) => f.key === key)!);
+/** The slots the chains and the ALCOA flags need. */
+const I = {
+  seq: SLOT.seq, id: byKey('id'), stream: byKey('stream'), streamSeq: byKey('streamSeq'), prevHash: byKey('prevHash'),
+  actorId: byKey('actorId'), sessionId: byKey('sessionId'), tokenIssuedAt: byKey('tokenIssuedAt'),
+  attributable: SLOT.alcoa_attributable, contemporaneous: SLOT.alcoa_contemporaneous, canonical: SLOT.canonical, hash: SLOT.hash,
+};
 
 const ISO = /^"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)\.\d{3}Z"$/;
 const DAYS_IN_MONTH = [0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
@@ -84,22 +74,19 @@ function isoToken(token: string, nullable: boolean): boolean {
   return Number(m[4]) < 24 && Number(m[5]) < 60 && Number(m[6]) < 60;
 }
 
-const I = SLOT;
-const CANONICAL_SLOTS = CANONICAL.map(([, field]) => SLOT[field]);
-const STRING_SLOTS = STRINGS.map((k) => SLOT[k]);
-const NULLABLE_SLOTS = NULLABLE.map((k) => SLOT[k]);
+const CANONICAL_SLOTS = CANONICAL.map(({ field }) => slotOf(field!));
 
 // Module-level helpers, not closures: under tsx every closure made per call is also given a name.
 /** A validated string token's value: the text inside the quotes when nothing is escaped. */
 const jsonString = (token: string): string => (token.includes('\\') ? (JSON.parse(token) as string) : token.slice(1, -1));
 const nullableString = (token: string): string | null => (token === 'null' ? null : jsonString(token));
 
-/** The canonical text the line's tokens make, with these before/after texts. */
-function expectedText(tk: string[], before: string, after: string): string {
+/** The canonical text the line's tokens make, with these texts for the json fields (by slot). */
+function expectedText(tk: string[], json: Map<number, string> | null): string {
   let text = '';
   for (let i = 0; i < CANONICAL_SLOTS.length; i++) {
     const slot = CANONICAL_SLOTS[i];
-    text += PREFIXES[i] + (slot === I.before ? before : slot === I.after ? after : tk[slot]);
+    text += PREFIXES[i] + (json?.get(slot) ?? tk[slot]);
   }
   return text + END;
 }
@@ -121,31 +108,33 @@ export function checkExportLineFast(line: string): PrecheckedEvent | undefined {
   // each value read from it is the value its token says.
   for (const i of STRING_SLOTS) if (!STRING.test(tk[i])) return undefined;
   for (const i of NULLABLE_SLOTS) if (tk[i] !== 'null' && !STRING.test(tk[i])) return undefined;
-  if (!INTEGER.test(tk[I.seq]) || !INTEGER.test(tk[I.stream_seq])) return undefined;
-  if (!isoToken(tk[I.timestamp], false) || !isoToken(tk[I.token_iat], true)) return undefined;
+  for (const i of INTEGER_SLOTS) if (!INTEGER.test(tk[i])) return undefined;
+  for (const [i, nullable] of TIME_SLOTS) if (!isoToken(tk[i], nullable)) return undefined;
   let canonical: unknown;
-  let before: unknown;
-  let after: unknown;
+  const values = new Map<number, unknown>();
   try {
     canonical = JSON.parse(tk[I.canonical]);
-    before = JSON.parse(tk[I.before]); // valid JSON, whatever form it has
-    after = JSON.parse(tk[I.after]);
+    for (const i of JSON_SLOTS) values.set(i, JSON.parse(tk[i])); // valid JSON, whatever form it has
   } catch {
     return undefined;
   }
   if (typeof canonical !== 'string') return undefined;
 
-  // The canonical text is exactly these tokens under the canonical keys. before/after are taken
-  // as they are first (export writes them canonically), else re-serialised canonically.
-  if (expectedText(tk, tk[I.before], tk[I.after]) !== canonical) {
-    const b = jsonTextOf(before);
-    const a = jsonTextOf(after);
-    if (b === null || a === null || expectedText(tk, b, a) !== canonical) return undefined;
+  // The canonical text is exactly these tokens under the canonical keys. json values are taken as
+  // they are first (export writes them canonically), else re-serialised canonically.
+  if (expectedText(tk, null) !== canonical) {
+    const texts = new Map<number, string>();
+    for (const [i, v] of values) {
+      const t = jsonTextOf(v);
+      if (t === null) return undefined;
+      texts.set(i, t);
+    }
+    if (expectedText(tk, texts) !== canonical) return undefined;
   }
 
-  const sessionId = nullableString(tk[I.session_id]);
-  const attributable = isAttributable({ actorId: jsonString(tk[I.user_id]), sessionId, tokenIssuedAt: tk[I.token_iat] === 'null' ? null : new Date(0) });
-  if (tk[I.alcoa_attributable] !== String(attributable) || tk[I.alcoa_contemporaneous] !== 'true') return undefined;
+  const sessionId = nullableString(tk[I.sessionId]);
+  const attributable = isAttributable({ actorId: jsonString(tk[I.actorId]), sessionId, tokenIssuedAt: tk[I.tokenIssuedAt] === 'null' ? null : new Date(0) });
+  if (tk[I.attributable] !== String(attributable) || tk[I.contemporaneous] !== 'true') return undefined;
 
   const hash = jsonString(tk[I.hash]);
   const computedHash = hashHex(canonical);
@@ -153,9 +142,9 @@ export function checkExportLineFast(line: string): PrecheckedEvent | undefined {
     seq: String(Number(tk[I.seq])),
     id: jsonString(tk[I.id]),
     stream: jsonString(tk[I.stream]),
-    streamSeq: Number(tk[I.stream_seq]),
+    streamSeq: Number(tk[I.streamSeq]),
     hash,
-    prevHash: nullableString(tk[I.prev_hash]),
+    prevHash: nullableString(tk[I.prevHash]),
     self: computedHash === hash ? null : { hashOk: false, diffs: [], computedHash },
   };
 }

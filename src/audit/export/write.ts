@@ -1,11 +1,12 @@
+import { AUDIT_COLUMNS, auditRowToRecord } from '../event';
 import { createHash, type Hash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { once } from 'node:events';
-import type { SqlClient } from '../store/database';
-import { CHECKPOINT_COLUMNS, checkpointRowToRecord, checkpointToJson, type CheckpointRecord } from './checkpointRecord';
-import { toExportLine, type ExportManifest, type ExportManifestFile } from './exportFormat';
-import { AUDIT_COLUMNS, auditRowToRecord } from './trail';
+import type { SqlClient } from '../../store/database';
+import { CHECKPOINT_COLUMNS, checkpointRowToRecord, checkpointToJson, type CheckpointRecord } from '../checkpoint/record';
+import { toExportLine, type ExportManifest, type ExportManifestFile } from './format';
+import { trailIdOf } from '../identity';
 
 export const DEFAULT_EXPORT_DIR = path.join('logs', 'audit', 'jobs');
 const BATCH = 5000;
@@ -61,6 +62,7 @@ export async function exportAuditTrail(db: SqlClient, opts: ExportOptions): Prom
   const manifest: ExportManifest = {
     format: 'jobledger.audit.export',
     version: 1,
+    trail_id: await trailIdOf(db),
     exported_at: new Date().toISOString(),
     requested: { from: opts.from?.toISOString() ?? null, to: opts.to?.toISOString() ?? null },
     covered: { after_seq: range?.afterSeq ?? 0, upto_seq: range?.uptoSeq ?? 0, events },

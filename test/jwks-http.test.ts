@@ -46,6 +46,31 @@ describe('keys from the JWKS endpoint', () => {
   });
 });
 
+describe('a key rotation with the default refresh budget (CLERK_JWKS_MIN_REFRESH_MS 30 s)', () => {
+  let emu: ClerkEmulator;
+  let s: TestServer;
+  beforeAll(async () => {
+    emu = await startClerkEmulator();
+    s = await startTestServer({ CLERK_SECRET_KEY: emu.secretKey, CLERK_API_URL: emu.url, CLERK_ISSUER: emu.issuer });
+  });
+  afterAll(async () => {
+    await s?.close();
+    await emu?.close();
+  });
+
+  test('a key rotated one second after a fetch: the new key\'s token verifies on its first request', async () => {
+    const first = await s.gql(VIEWER, {}, await clerkToken(emu, 'user_before'));
+    expect(first.body.data.viewer.userId).toBe('user_before');
+    const fetched = emu.requestCount('/v1/jwks');
+    await new Promise((r) => setTimeout(r, 1000));
+    emu.rotateKey();
+    const res = await s.gql(VIEWER, {}, await clerkToken(emu, 'user_after'));
+    expect(res.status).toBe(200);
+    expect(res.body.data.viewer.userId).toBe('user_after');
+    expect(emu.requestCount('/v1/jwks')).toBe(fetched + 1);
+  });
+});
+
 describe('a JWKS outage with no key cached', () => {
   let emu: ClerkEmulator;
   let s: TestServer;

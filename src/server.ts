@@ -7,7 +7,6 @@ import { ApolloServerPluginLandingPageLocalDefault, ApolloServerPluginLandingPag
 import { expressMiddleware } from '@as-integrations/express5';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { DatabaseSessionGate } from './auth/sessionGate';
 import { startCheckpointer, type Checkpointer } from './audit/checkpoint';
 import { loadCheckpointSigner } from './audit/checkpointKey';
 import { createAuth, type AuthSetup } from './auth/setup';
@@ -20,6 +19,8 @@ import { JobsService } from './jobs/service';
 import { startWorker, type Worker } from './jobs/worker';
 import { createLogger, type Logger } from './log';
 import type { Database } from './store/database';
+import { SessionRevocations } from './sessions/clerkEvents';
+import { DatabaseSessionGate } from './sessions/gate';
 import { openMigratedDatabase } from './store/open';
 import { authenticateHttp, FixedWindowLimiter, rateLimit, sendError } from './transport/http';
 import { cors } from './transport/cors';
@@ -52,6 +53,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const db = deps.db ?? (await openMigratedDatabase(config, log));
   const sessionGate = new DatabaseSessionGate(db, { activeTtlMs: config.auth.sessionCheckCacheMs });
   const stopFollowing = await sessionGate.follow(db, (payload) => log.warn('ignored a malformed revocation notice', { length: payload.length }));
+  const sessions = new SessionRevocations(sessionGate);
   const auth = createAuth(config, log, sessionGate);
   const jobs = new JobsService(db);
   const services: Services = { db, jobs };
@@ -124,7 +126,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
       res.status(503).json({ status: 'unavailable', reason: 'database unreachable' });
     }
   });
-  app.use('/webhooks/clerk', clerkWebhooks({ config, db, gate: sessionGate, log }));
+  app.use('/webhooks/clerk', clerkWebhooks({ config, db, sessions, log }));
   app.use(
     '/graphql',
     cors(config),

@@ -1,4 +1,4 @@
-import { startClerkEmulator, type ClerkEmulator } from '../src/clerk/emulator';
+import { startClerkEmulator, type ClerkEmulator } from '../devtools/clerk-emulator/emulator';
 import { startTestServer, type TestServer } from './helpers/server';
 
 // JWKS mode end to end: a server configured with CLERK_SECRET_KEY and CLERK_API_URL pointing at

@@ -5,7 +5,7 @@ import { generateSigningKey, signSessionToken } from '../src/auth/devIssuer';
 import { AuthFailure, AuthReason, KeysUnavailable } from '../src/auth/errors';
 import { createJwksKeySource, type JwksKeySourceOptions } from '../src/auth/jwks';
 import { createTokenVerifier } from '../src/auth/verify';
-import { startClerkEmulator, type ClerkEmulator } from '../src/clerk/emulator';
+import { startClerkEmulator, type ClerkEmulator } from '../devtools/clerk-emulator/emulator';
 import type { AuthConfig } from '../src/config';
 import type { Logger } from '../src/log';
 

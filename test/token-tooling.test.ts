@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createAuth } from '../src/auth/setup';
-import { startClerkEmulator, TEMPLATE_TOKEN_CATEGORY, type ClerkEmulator } from '../src/clerk/emulator';
+import { startClerkEmulator, TEMPLATE_TOKEN_CATEGORY, type ClerkEmulator } from '../devtools/clerk-emulator/emulator';
 import { createTokenFactory, listTemplates, mintToken, mintTokenDetailed } from '../src/clerk/tokens';
 import { loadConfig } from '../src/config';
 import { createLogger } from '../src/log';

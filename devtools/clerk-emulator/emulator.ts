@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { generateSigningKey, signSessionToken, type SigningKey } from '../auth/devIssuer';
+import { generateSigningKey, signSessionToken, type SigningKey } from '../../src/auth/devIssuer';
 
 import {
   ClerkApiError,
@@ -14,9 +14,9 @@ import {
   type MachineCredentials,
   type SessionExtras,
   type SessionJson,
-} from './emulatorTypes';
+} from './types';
 
-export * from './emulatorTypes';
+export * from './types';
 
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 const newId = (prefix: string, len = 27) =>

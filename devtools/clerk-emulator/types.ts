@@ -1,4 +1,4 @@
-import type { SigningKey, TokenRequest } from '../auth/devIssuer';
+import type { SigningKey, TokenRequest } from '../../src/auth/devIssuer';
 
 // The emulator's public shapes: Clerk's JSON as the Backend API returns it, and the handle tests use.
 

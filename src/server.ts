@@ -10,6 +10,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { startCheckpointer, type Checkpointer } from './audit/checkpoint';
 import { loadCheckpointSigner } from './audit/checkpointKey';
 import { createAuth, type AuthSetup } from './auth/setup';
+import { createClerkUserEmails } from './auth/userEmails';
 import type { Config } from './config';
 import { createContext, type GraphQLContext, type Services } from './context';
 import { AppError, ErrorCode } from './errors';
@@ -53,10 +54,11 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const db = deps.db ?? (await openMigratedDatabase(config, log));
   const sessionGate = new DatabaseSessionGate(db, { activeTtlMs: config.auth.sessionCheckCacheMs });
   const stopFollowing = await sessionGate.follow(db, (payload) => log.warn('ignored a malformed revocation notice', { length: payload.length }));
-  const sessions = new SessionRevocations(sessionGate);
+  const emails = config.auth.secretKey ? createClerkUserEmails({ apiUrl: config.auth.apiUrl, secretKey: config.auth.secretKey, log }) : undefined;
+  const sessions = new SessionRevocations(sessionGate, emails ? [emails] : []);
   const auth = createAuth(config, log, sessionGate);
   const jobs = new JobsService(db);
-  const services: Services = { db, jobs };
+  const services: Services = { db, jobs, emails };
   const jobEvents = new JobEvents(db, jobs);
   await jobEvents.start();
   const schema = buildSchema(jobEvents);

@@ -84,7 +84,7 @@ export async function appendEvent(tx: SqlClient, input: AuditInput): Promise<Aud
     jobId: input.jobId ?? null,
     reason: input.reason ?? null,
     before: input.before ?? null,
-    after: input.after ?? null,
+    after: a.emailUnknown ? withEmailNote(input.after, a.emailUnknown) : (input.after ?? null),
     requestId: a.requestId,
     ip: a.ip,
     userAgent: a.userAgent,
@@ -102,6 +102,12 @@ export async function appendEvent(tx: SqlClient, input: AuditInput): Promise<Aud
     ],
   );
   return { ...event, seq: String(res.rows[0].seq), canonical, hash };
+}
+
+/** The actor columns have no room for "why is the email blank", so the event's data says it. */
+function withEmailNote(after: unknown, why: string): unknown {
+  if (after !== null && after !== undefined && (typeof after !== 'object' || Array.isArray(after))) return { value: after, actorEmailUnknown: why };
+  return { ...(after as Record<string, unknown> | null), actorEmailUnknown: why };
 }
 
 const jsonParam = (v: unknown): string | null => (v === null || v === undefined ? null : JSON.stringify(v));

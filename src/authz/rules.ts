@@ -54,7 +54,7 @@ export async function recordDenial(ctx: GraphQLContext, field: string, what: { o
   if (ctx.deniedAudited.has(key)) return;
   ctx.deniedAudited.add(key);
   const jobId = target && isUuid(target) ? target.toLowerCase() : null;
-  await ctx.jobs.recordDenied(auditActorOf(ctx), {
+  await ctx.jobs.recordDenied(await auditActorOf(ctx), {
     jobId,
     operation: what.operation,
     field,

@@ -26,9 +26,9 @@ export function createResolvers(jobEvents: JobEvents): Resolvers {
       auditEvents: (_p, args, ctx) => listAuditEvents(ctx.db, args, args.first, args.after),
     },
     Mutation: {
-      createJob: (_p, { input }, ctx) => ctx.jobs.create(auditActorOf(ctx), input),
+      createJob: async (_p, { input }, ctx) => ctx.jobs.create(await auditActorOf(ctx), input),
       cancelJob: async (_p, { id, reason }, ctx) => {
-        const job = await ctx.jobs.cancel(auditActorOf(ctx), id, reason, { asAdmin: isAdmin(ctx.principal) });
+        const job = await ctx.jobs.cancel(await auditActorOf(ctx), id, reason, { asAdmin: isAdmin(ctx.principal) });
         ctx.loaders.auditTrail.clear(id);
         return job;
       },

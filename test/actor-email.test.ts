@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { startClerkEmulator, type ClerkEmulator } from '../devtools/clerk-emulator/emulator';
+import { mintToken } from '../src/clerk/tokens';
 import { startTestServer, type TestServer } from './helpers/server';
 import { deliverWebhook } from './helpers/webhooks';
 
@@ -76,4 +77,10 @@ test('roles come from public metadata, as with real Clerk', async () => {
   emu.setUser('user_pm_auditor', { publicMetadata: { role: 'auditor' } });
   const res = await s.gql('{ viewer { roles } }', {}, await token('user_pm_auditor'));
   expect(res.body.data.viewer.roles).toEqual(['USER', 'AUDITOR']);
+});
+
+test('npm run token --role against the emulator sets the public metadata role, and the token carries it', async () => {
+  const minted = await mintToken({ apiUrl: emu.url, secretKey: emu.secretKey }, { user: 'user_cli_admin', role: 'admin' });
+  const res = await s.gql('{ viewer { userId roles } }', {}, minted);
+  expect(res.body.data.viewer).toEqual({ userId: 'user_cli_admin', roles: ['USER', 'ADMIN'] });
 });

@@ -33,6 +33,24 @@ describe('keys from the JWKS endpoint', () => {
     expect(emu.requestCount('/v1/jwks')).toBe(fetchesBefore + 1);
   });
 
+  test('a token from before a switch of auth modes is refused with a hint to mint a fresh one', async () => {
+    // A development-issuer token (what `npm run token` printed before CLERK_SECRET_KEY was set).
+    const dev = await startTestServer();
+    try {
+      const old = await dev.token('user_switch');
+      const res = await s.gql(VIEWER, {}, old);
+      expect(res.status).toBe(401);
+      expect(res.body.errors![0].extensions.reason).toBe('jwk-kid-mismatch');
+      expect(res.body.errors![0].message).toMatch(/mint a fresh token \(npm run token/);
+      // And the other way: a Clerk token at a server on the development issuer.
+      const back = await dev.gql(VIEWER, {}, await clerkToken(emu, 'user_switch'));
+      expect(back.status).toBe(401);
+      expect(back.body.errors![0].message).toMatch(/mint a fresh one \(npm run token/);
+    } finally {
+      await dev.close();
+    }
+  });
+
   test('during a JWKS outage, cached keys keep working', async () => {
     const token = await clerkToken(emu, 'user_outage');
     emu.setJwksFailure('500');

@@ -25,6 +25,7 @@ import { DatabaseSessionGate } from './sessions/gate';
 import { openMigratedDatabase } from './store/open';
 import { authenticateHttp, FixedWindowLimiter, rateLimit, sendError } from './transport/http';
 import { cors } from './transport/cors';
+import { csrfPrevention } from './transport/csrf';
 import { JobEvents } from './transport/jobEvents';
 import { attachWebSocket } from './transport/ws';
 import { clerkWebhooks } from './transport/webhooks';
@@ -132,6 +133,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   app.use(
     '/graphql',
     cors(config),
+    csrfPrevention(),
     express.json({ limit: config.maxBodyBytes }),
     authenticateHttp(auth.verifier, log, new FixedWindowLimiter(config.rateLimitPerMinute)),
     rateLimit(new FixedWindowLimiter(config.rateLimitPerMinute)),

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { startCheckpointer } from './audit/checkpoint/create';
 import { loadCheckpointSigner } from './audit/checkpoint/key';
 import { runTokenCommand, TOKEN_OPTIONS, TOKEN_USAGE } from './cli/token';
-import { runAuditCommand } from './cli/audit';
+import { AUDIT_USAGE, runAuditCommand } from './cli/audit';
 import { loadConfig, readEnvironment, type Config } from './config';
 import { ConfigError } from './errors';
 import { JobsService } from './jobs/service';
@@ -24,8 +24,36 @@ const USAGE = `usage: jobledger <command>
   audit verify|export|checkpoint
                             audit trail tools (npm run audit -- help)`;
 
+/** `--help` of each command: answered before the configuration is read, so it always works. */
+const HELP: Record<string, string> = {
+  serve: 'usage: npm start  (jobledger serve)\n  Starts the API server. Configuration comes from the environment, .env.local and .env (see README.md).',
+  worker: 'usage: npm run worker  (jobledger worker)\n  Runs only the job worker (and the audit checkpointer) against DATABASE_URL or the embedded store.',
+  migrate: 'usage: npm run migrate  (jobledger migrate)\n  Applies the database migrations and exits.',
+  token: `usage: npm run token -- <options>  (jobledger token)
+  ${TOKEN_USAGE.replace(/\n/g, '\n  ')}
+  --user ID         the user (sub) the token is for
+  --email E         an email claim (local issuer only)
+  --role R          admin or auditor (local issuer: a claim; Clerk: the user's public metadata, see docs/clerk.md)
+  --ttl SECONDS     lifetime (default 1 hour locally; Clerk: at least 30)
+  --session SID     mint for an existing Clerk session
+  --template NAME   a Clerk JWT-template token
+  --export          print "export CLERK_TOKEN=..." for eval
+  --list-templates  list the Clerk instance's JWT templates`,
+};
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+    console.log(USAGE);
+    return command === undefined ? 2 : 0;
+  }
+  if (rest.includes('--help') || rest.includes('-h') || (command === 'audit' && rest[0] === 'help')) {
+    const help = command === 'audit' ? AUDIT_USAGE : HELP[command];
+    if (help) {
+      console.log(help);
+      return 0;
+    }
+  }
   const config = loadConfigOrExit();
   const log = createLogger(config.logLevel);
   switch (command) {

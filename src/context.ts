@@ -3,6 +3,7 @@ import DataLoader from 'dataloader';
 import { auditTrailForJobs } from './audit/queries';
 import type { AuditActor, AuditEventRecord } from './audit/event';
 import type { Principal } from './auth/principal';
+import type { UserEmailDirectory } from './auth/userEmails';
 import type { JobsService } from './jobs/service';
 import type { JobRecord } from './jobs/types';
 import type { Database } from './store/database';
@@ -16,6 +17,8 @@ export interface RequestMeta {
 export interface Services {
   db: Database;
   jobs: JobsService;
+  /** Looks up a user's email when the token has none (set when CLERK_SECRET_KEY is). */
+  emails?: UserEmailDirectory;
 }
 
 export interface GraphQLContext extends Services {
@@ -30,6 +33,8 @@ export interface GraphQLContext extends Services {
   };
   /** Job ids whose denied access was already audited in this operation (one event per job per request). */
   deniedAudited: Set<string>;
+  /** The email lookup for this request's principal, started at most once. */
+  emailLookup?: Promise<AuditActor>;
 }
 
 /** The one context builder, used for HTTP requests and WebSocket subscriptions alike. */
@@ -50,11 +55,16 @@ export function createContext(services: Services, principal: Principal | null, m
   };
 }
 
-/** Who to record in the audit trail for this context's principal. */
-export function auditActorOf(ctx: Pick<GraphQLContext, 'principal' | 'meta'>): AuditActor {
+/**
+ * Who to record in the audit trail for this context's principal. The email comes from the token
+ * when it has one; otherwise (Clerk's default session token has none) from Clerk's Users API
+ * when configured, bounded by that lookup's short timeout. When it cannot be learned the actor
+ * says why (`emailUnknown`), and the event records that.
+ */
+export function auditActorOf(ctx: Pick<GraphQLContext, 'principal' | 'meta' | 'emails' | 'emailLookup'>): Promise<AuditActor> {
   const p = ctx.principal;
   if (!p) throw new Error('auditActorOf called without a principal');
-  return {
+  const actor: AuditActor = {
     actorId: p.userId,
     actorEmail: p.email,
     sessionId: p.sessionId,
@@ -64,4 +74,9 @@ export function auditActorOf(ctx: Pick<GraphQLContext, 'principal' | 'meta'>): A
     ip: ctx.meta.ip,
     userAgent: ctx.meta.userAgent ? ctx.meta.userAgent.slice(0, 512) : null,
   };
+  if (p.email !== null || p.kind !== 'user' || !ctx.emails) return Promise.resolve(actor);
+  ctx.emailLookup ??= ctx.emails.lookup(p.userId).then((found) =>
+    found.email !== null ? { ...actor, actorEmail: found.email } : { ...actor, emailUnknown: found.unknown },
+  );
+  return ctx.emailLookup;
 }

@@ -6,10 +6,10 @@ import { ApolloServerPluginLandingPageLocalDefault, ApolloServerPluginLandingPag
 import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
 import express from 'express';
-import { DatabaseSessionGate } from './auth/sessionGate';
 import { startCheckpointer, type Checkpointer } from './audit/checkpoint/create';
 import { loadCheckpointSigner } from './audit/checkpoint/key';
 import { createAuth, type AuthSetup } from './auth/setup';
+import { createClerkUserEmails } from './auth/userEmails';
 import type { Config } from './config';
 import { createContext, type GraphQLContext, type Services } from './context';
 import { AppError, ErrorCode } from './errors';
@@ -19,9 +19,12 @@ import { JobsService } from './jobs/service';
 import { startWorker, type Worker } from './jobs/worker';
 import { createLogger, type Logger } from './log';
 import type { Database } from './store/database';
+import { SessionRevocations } from './sessions/clerkEvents';
+import { DatabaseSessionGate } from './sessions/gate';
 import { openMigratedDatabase } from './store/open';
 import { authenticate, FixedWindowLimiter, rateLimit } from './transport/http';
 import { cors } from './transport/cors';
+import { csrfPrevention } from './transport/csrf';
 import { graphqlHttpHandler } from './transport/graphqlHttp';
 import { sendError, sendJson } from './transport/respond';
 import { routeRequests } from './transport/routes';
@@ -54,9 +57,11 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const db = deps.db ?? (await openMigratedDatabase(config, log));
   const sessionGate = new DatabaseSessionGate(db, { activeTtlMs: config.auth.sessionCheckCacheMs });
   const stopFollowing = await sessionGate.follow(db, (payload) => log.warn('ignored a malformed revocation notice', { length: payload.length }));
+  const emails = config.auth.secretKey ? createClerkUserEmails({ apiUrl: config.auth.apiUrl, secretKey: config.auth.secretKey, log }) : undefined;
+  const sessions = new SessionRevocations(sessionGate, emails ? [emails] : []);
   const auth = createAuth(config, log, sessionGate);
   const jobs = new JobsService(db);
-  const services: Services = { db, jobs };
+  const services: Services = { db, jobs, emails };
   const jobEvents = new JobEvents(db, jobs);
   await jobEvents.start();
   const schema = buildSchema(jobEvents);
@@ -111,7 +116,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   // The webhook receiver is the one route still on Express; everything else is plain node:http.
   const other = express();
   other.disable('x-powered-by');
-  other.use('/webhooks/clerk', clerkWebhooks({ config, db, gate: sessionGate, log }));
+  other.use('/webhooks/clerk', clerkWebhooks({ config, db, sessions, log }));
   other.use((req, res) => sendError(req, res, new AppError(ErrorCode.NOT_FOUND, `No route ${req.method} ${req.path}. The API is POST /graphql.`)));
   httpServer.on(
     'request',
@@ -122,7 +127,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
           services,
           log,
           maxBodyBytes: config.maxBodyBytes,
-          beforeBody: [cors(config)],
+          beforeBody: [cors(config), csrfPrevention()],
           afterBody: [authenticate(auth.verifier, log, new FixedWindowLimiter(config.rateLimitPerMinute)), rateLimit(new FixedWindowLimiter(config.rateLimitPerMinute))],
         }),
         '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),

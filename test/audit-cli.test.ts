@@ -91,7 +91,14 @@ test('usage and input errors exit 2 with a message', async () => {
   expect(none.code).toBe(2);
   expect(none.text).toContain('usage: npm run audit -- <subcommand>');
   const date = await audit('export', '--from', 'last tuesday');
-  expect(date).toEqual({ code: 2, text: 'audit export: --from must be a date (YYYY-MM-DD, UTC) or an ISO-8601 time (got "last tuesday").' });
+  expect(date).toEqual({ code: 2, text: 'audit export: --from must be a day as YYYY-MM-DD (UTC), e.g. 2026-11-01 (got "last tuesday").' });
+  // What Date would guess at (01/11/2026 as January 11th), and days that do not exist, are refused.
+  for (const [flag, text] of [['--from', '01/11/2026'], ['--to', '2026-11-01T10:00:00Z'], ['--from', '2026-02-30'], ['--to', '11/01/2026']]) {
+    expect(await audit('export', flag, text)).toEqual({ code: 2, text: `audit export: ${flag} must be a day as YYYY-MM-DD (UTC), e.g. 2026-11-01 (got "${text}").` });
+  }
+  const help = await audit('--help');
+  expect(help.code).toBe(0);
+  expect(help.text).toContain('usage: npm run audit -- <subcommand>');
   const dir = await audit('verify', '--file', path.join(dataDir, 'nowhere'));
   expect(dir.code).toBe(2);
   expect(dir.text).toMatch(/manifest\.json not found: pass the directory written by `npm run audit -- export`/);

@@ -140,11 +140,22 @@ describe('roles', () => {
     ]);
   });
 
-  test('a plain user asking for auditEvents -> 403 FORBIDDEN', async () => {
-    const res = await s.gql(AUDIT_EVENTS, {}, alice);
+  test('a plain user asking for auditEvents -> 403 FORBIDDEN, and the attempt is audited once per request with the refused field', async () => {
+    const carol = await s.token('user_carol', { email: 'carol@example.com' });
+    const res = await s.gql(AUDIT_EVENTS, {}, carol);
     expect(res.status).toBe(403);
     expect(res.body.data).toBeNull();
     expect(onlyError(res).extensions.code).toBe('FORBIDDEN');
+    // Asking twice in one request (aliases) is one attempt.
+    const twice = await s.gql('{ a: auditEvents { edges { node { id } } } b: auditEvents(first: 1) { edges { node { id } } } }', {}, carol);
+    expect(twice.status).toBe(403);
+    const trail = await s.gql(AUDIT_EVENTS, { actorId: 'user_carol', action: 'access.denied', first: 100 }, auditor);
+    expect(trail.body.errors).toBeUndefined();
+    const events = trail.body.data.auditEvents.edges.map((e: any) => e.node);
+    expect(events).toHaveLength(2);
+    for (const e of events) {
+      expect(e).toMatchObject({ actorId: 'user_carol', jobId: null, after: { operation: 'read', field: 'Query.auditEvents' } });
+    }
   });
 });
 

@@ -1,7 +1,7 @@
 process.env.CLERK_TELEMETRY_DISABLED = '1';
 
 import { createClerkClient, verifyToken } from '@clerk/backend';
-import { startClerkEmulator, TEMPLATE_TOKEN_CATEGORY, type ClerkEmulator } from '../src/clerk/emulator';
+import { startClerkEmulator, TEMPLATE_TOKEN_CATEGORY, type ClerkEmulator } from '../devtools/clerk-emulator/emulator';
 
 let emu: ClerkEmulator;
 

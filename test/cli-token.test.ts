@@ -86,3 +86,19 @@ test('with Clerk keys configured the CLI refuses to mint local tokens, saying wh
   expect(r.stderr).toMatch(/CLERK_JWT_KEY|CLERK_SECRET_KEY/);
   expect(r.stdout.trim()).toBe('');
 });
+
+describe('every CLI answers --help (exit 0, usage on stdout), even without a configuration', () => {
+  test.each([
+    [['token', '--help'], '--list-templates'],
+    [['serve', '--help'], 'usage: npm start'],
+    [['worker', '--help'], 'usage: npm run worker'],
+    [['migrate', '--help'], 'usage: npm run migrate'],
+    [['audit', '--help'], 'usage: npm run audit'],
+    [['audit', 'export', '--help'], '--from YYYY-MM-DD'],
+    [['--help'], 'usage: jobledger <command>'],
+  ])('%j', async (args, expected) => {
+    const r = await runCli(args, { NODE_ENV: 'production' });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(expected);
+  });
+});

@@ -145,7 +145,9 @@ describe('HTTP transport', () => {
   test('GET without a preflight-forcing header is blocked as CSRF', async () => {
     const res = await fetch(`${s.url}?query=${encodeURIComponent('{ viewer { userId } }')}`, { headers: { authorization: `Bearer ${token}` } });
     expect(res.status).toBe(400);
-    expect(((await res.json()) as any).errors[0].message).toMatch(/Cross-Site Request Forgery/);
+    const body = (await res.json()) as any;
+    expect(body.errors[0].message).toMatch(/Cross-Site Request Forgery/);
+    expect(body.errors[0].extensions).toEqual({ code: 'BAD_REQUEST', requestId: res.headers.get('x-request-id') });
   });
 
   test('a query over GET with a preflight header runs, a mutation over GET is refused', async () => {
@@ -172,6 +174,7 @@ describe('HTTP transport', () => {
       expect(res.status).toBe(400);
       expect(res.body.errors![0].extensions.code).toBe('BAD_REQUEST');
       expect(res.body.errors![0].message).toMatch(/Cross-Site Request Forgery/);
+      expect(res.body.errors![0].extensions.requestId).toBe(res.headers.get('x-request-id'));
       expect(await jobCount()).toBe(before);
       await expectHealthy();
     },

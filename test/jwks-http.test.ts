@@ -1,4 +1,4 @@
-import { startClerkEmulator, type ClerkEmulator } from '../src/clerk/emulator';
+import { startClerkEmulator, type ClerkEmulator } from '../devtools/clerk-emulator/emulator';
 import { startTestServer, type TestServer } from './helpers/server';
 
 // JWKS mode end to end: a server configured with CLERK_SECRET_KEY and CLERK_API_URL pointing at
@@ -33,6 +33,24 @@ describe('keys from the JWKS endpoint', () => {
     expect(emu.requestCount('/v1/jwks')).toBe(fetchesBefore + 1);
   });
 
+  test('a token from before a switch of auth modes is refused with a hint to mint a fresh one', async () => {
+    // A development-issuer token (what `npm run token` printed before CLERK_SECRET_KEY was set).
+    const dev = await startTestServer();
+    try {
+      const old = await dev.token('user_switch');
+      const res = await s.gql(VIEWER, {}, old);
+      expect(res.status).toBe(401);
+      expect(res.body.errors![0].extensions.reason).toBe('jwk-kid-mismatch');
+      expect(res.body.errors![0].message).toMatch(/mint a fresh token \(npm run token/);
+      // And the other way: a Clerk token at a server on the development issuer.
+      const back = await dev.gql(VIEWER, {}, await clerkToken(emu, 'user_switch'));
+      expect(back.status).toBe(401);
+      expect(back.body.errors![0].message).toMatch(/mint a fresh one \(npm run token/);
+    } finally {
+      await dev.close();
+    }
+  });
+
   test('during a JWKS outage, cached keys keep working', async () => {
     const token = await clerkToken(emu, 'user_outage');
     emu.setJwksFailure('500');
@@ -43,6 +61,31 @@ describe('keys from the JWKS endpoint', () => {
     } finally {
       emu.setJwksFailure('none');
     }
+  });
+});
+
+describe('a key rotation with the default refresh budget (CLERK_JWKS_MIN_REFRESH_MS 30 s)', () => {
+  let emu: ClerkEmulator;
+  let s: TestServer;
+  beforeAll(async () => {
+    emu = await startClerkEmulator();
+    s = await startTestServer({ CLERK_SECRET_KEY: emu.secretKey, CLERK_API_URL: emu.url, CLERK_ISSUER: emu.issuer });
+  });
+  afterAll(async () => {
+    await s?.close();
+    await emu?.close();
+  });
+
+  test('a key rotated one second after a fetch: the new key\'s token verifies on its first request', async () => {
+    const first = await s.gql(VIEWER, {}, await clerkToken(emu, 'user_before'));
+    expect(first.body.data.viewer.userId).toBe('user_before');
+    const fetched = emu.requestCount('/v1/jwks');
+    await new Promise((r) => setTimeout(r, 1000));
+    emu.rotateKey();
+    const res = await s.gql(VIEWER, {}, await clerkToken(emu, 'user_after'));
+    expect(res.status).toBe(200);
+    expect(res.body.data.viewer.userId).toBe('user_after');
+    expect(emu.requestCount('/v1/jwks')).toBe(fetched + 1);
   });
 });
 

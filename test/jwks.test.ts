@@ -5,7 +5,7 @@ import { generateSigningKey, signSessionToken } from '../src/auth/devIssuer';
 import { AuthFailure, AuthReason, KeysUnavailable } from '../src/auth/errors';
 import { createJwksKeySource, type JwksKeySourceOptions } from '../src/auth/jwks';
 import { createTokenVerifier } from '../src/auth/verify';
-import { startClerkEmulator, type ClerkEmulator } from '../src/clerk/emulator';
+import { startClerkEmulator, type ClerkEmulator } from '../devtools/clerk-emulator/emulator';
 import type { AuthConfig } from '../src/config';
 import type { Logger } from '../src/log';
 
@@ -63,19 +63,33 @@ describe('createJwksKeySource against the emulator', () => {
     expect(same(pem)).toBe(same(emu.currentKey.publicPem));
   });
 
-  it('picks up a rotated key without a restart, after one refresh', async () => {
+  it('picks up a rotated key at once, even right after a fetch', async () => {
     const clock = fakeClock();
     const verifier = createTokenVerifier(authConfig(), source({ now: clock.now }));
     await verifier.verify(await sessionToken());
+    clock.advance(1000);
     emu.rotateKey();
     const rotated = await sessionToken('user_rot');
-    // Inside the minimum interval the new kid may not drive a fetch...
-    expect(await reasonOf(verifier.verify(rotated))).toBe(AuthReason.jwkKidMismatch);
-    expect(jwksCalls()).toBe(1);
-    // ...after it, one refresh makes it verify, and it is not held in the negative cache.
-    clock.advance(MIN_INTERVAL);
+    // One second after a fetch, the new kid still has a refresh to spend: it verifies first time.
     expect((await verifier.verify(rotated)).userId).toBe('user_rot');
     expect(jwksCalls()).toBe(2);
+  });
+
+  it('holds unknown kids to the refill rate once the refresh budget is spent, then lets a new key through', async () => {
+    const clock = fakeClock();
+    const keys = source({ now: clock.now, refreshBurst: 2 });
+    await keys.keyFor(emu.currentKey.kid);
+    expect(await reasonOf(keys.keyFor('ins_bogus_1'))).toBe(AuthReason.jwkKidMismatch);
+    expect(await reasonOf(keys.keyFor('ins_bogus_2'))).toBe(AuthReason.jwkKidMismatch);
+    expect(jwksCalls()).toBe(3);
+    // Budget spent: a third unknown kid costs no fetch...
+    emu.rotateKey();
+    expect(await reasonOf(keys.keyFor(emu.currentKey.kid))).toBe(AuthReason.jwkKidMismatch);
+    expect(jwksCalls()).toBe(3);
+    // ...and is not remembered as unknown: after one refill interval it gets its fetch.
+    clock.advance(MIN_INTERVAL);
+    expect(await keys.keyFor(emu.currentKey.kid)).toMatch(/BEGIN PUBLIC KEY/);
+    expect(jwksCalls()).toBe(4);
   });
 
   it('lets 1,000 tokens with random kids cause only a handful of JWKS requests', async () => {
@@ -95,8 +109,8 @@ describe('createJwksKeySource against the emulator', () => {
       reasons.add(await reasonOf(verifier.verify(t)));
     }
     expect([...reasons]).toEqual([AuthReason.jwkKidMismatch]);
-    // 1 cold fetch + at most one per 30 s interval over 100 s.
-    expect(jwksCalls()).toBeLessThanOrEqual(5);
+    // 1 cold fetch + the burst of 2 + one refill per 30 s interval over 100 s.
+    expect(jwksCalls()).toBeLessThanOrEqual(1 + 2 + 3);
     expect(jwksCalls()).toBeGreaterThanOrEqual(1);
   });
 

@@ -2,7 +2,7 @@ process.env.CLERK_TELEMETRY_DISABLED = '1';
 
 import { createClerkClient } from '@clerk/backend';
 import { withMachineTokens, MachineVerificationUnavailable } from '../src/auth/m2m';
-import { startClerkEmulator, type ClerkEmulator, type MachineCredentials } from '../src/clerk/emulator';
+import { startClerkEmulator, type ClerkEmulator, type MachineCredentials } from '../devtools/clerk-emulator/emulator';
 import { mintToken } from '../src/clerk/tokens';
 import { startTestServer, type TestServer } from './helpers/server';
 

@@ -72,14 +72,42 @@ test('another user is FORBIDDEN, receives nothing of the job, and the attempt is
   );
   expect(trail.body.errors).toBeUndefined();
   const denied = trail.body.data.auditEvents.edges.map((e: any) => e.node);
-  expect(denied).toContainEqual({ action: 'access.denied', actorId: 'user_sub_intruder', actorEmail: 'intruder@example.com', jobId: id, after: { operation: 'subscribe' } });
+  expect(denied).toContainEqual({ action: 'access.denied', actorId: 'user_sub_intruder', actorEmail: 'intruder@example.com', jobId: id, after: { operation: 'subscribe', field: 'Subscription.jobUpdated' } });
+});
+
+test('a refused subscription to an id that names no job is on the record too', async () => {
+  const intruder = await s.token('user_sub_prober', { email: 'prober@example.com' });
+  const missing = '00000000-0000-4000-8000-00000000beef';
+  const requestIds: string[] = [];
+  for (const id of [missing, 'not-a-job-id']) {
+    await withSub(subscribe(s.port, { token: intruder }, JOB_UPDATED, { id }), async (sub) => {
+      await sub.until(() => graphqlErrors(sub).length > 0, 'the FORBIDDEN error');
+      expect(graphqlErrors(sub).map((e) => e.extensions?.code)).toEqual(['FORBIDDEN']);
+      // The WebSocket FORBIDDEN carries a requestId, the one its audit event records.
+      requestIds.push(graphqlErrors(sub)[0].extensions?.requestId as string);
+    });
+  }
+  expect(requestIds.every((r) => typeof r === 'string' && r.length > 0)).toBe(true);
+  const recorded = await s.db.query<{ request_id: string }>(`SELECT request_id FROM audit_events WHERE actor_id = 'user_sub_prober' ORDER BY seq`);
+  expect(recorded.rows.map((r) => r.request_id)).toEqual(requestIds);
+  const auditor = await s.token('user_sub_auditor2', { role: 'auditor' });
+  const trail = await s.gql(
+    'query($actorId: ID!) { auditEvents(actorId: $actorId, action: "access.denied") { edges { node { actorId jobId after } } } }',
+    { actorId: 'user_sub_prober' },
+    auditor,
+  );
+  expect(trail.body.errors).toBeUndefined();
+  const denied = trail.body.data.auditEvents.edges.map((e: any) => e.node);
+  expect(denied).toHaveLength(2);
+  expect(denied).toContainEqual({ actorId: 'user_sub_prober', jobId: missing, after: { operation: 'subscribe', field: 'Subscription.jobUpdated' } });
+  expect(denied).toContainEqual({ actorId: 'user_sub_prober', jobId: null, after: { operation: 'subscribe', field: 'Subscription.jobUpdated', target: 'not-a-job-id' } });
 });
 
 test('an anonymous socket may connect but subscribing is UNAUTHENTICATED', async () => {
   const id = await createJob('anon target');
   await withSub(subscribe(s.port, {}, JOB_UPDATED, { id }), async (sub) => {
     await sub.until(() => graphqlErrors(sub).length > 0, 'the UNAUTHENTICATED error');
-    expect(graphqlErrors(sub).map((e) => e.extensions)).toEqual([{ code: 'UNAUTHENTICATED', reason: 'token-missing' }]);
+    expect(graphqlErrors(sub).map((e) => e.extensions)).toEqual([{ code: 'UNAUTHENTICATED', reason: 'token-missing', requestId: expect.any(String) }]);
     expect(sub.results.every((r) => r.data == null || r.data.jobUpdated == null)).toBe(true);
   });
 });

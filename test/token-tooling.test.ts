@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createAuth } from '../src/auth/setup';
-import { startClerkEmulator, TEMPLATE_TOKEN_CATEGORY, type ClerkEmulator } from '../src/clerk/emulator';
+import { startClerkEmulator, TEMPLATE_TOKEN_CATEGORY, type ClerkEmulator } from '../devtools/clerk-emulator/emulator';
 import { createTokenFactory, listTemplates, mintToken, mintTokenDetailed } from '../src/clerk/tokens';
 import { loadConfig } from '../src/config';
 import { createLogger } from '../src/log';
@@ -100,7 +100,7 @@ describe('library against Clerk (the emulator)', () => {
     await expect(mintToken(api(), { user: 'u', template: 'nope' })).rejects.toThrow(/Clerk answered 404.*--list-templates/);
     await expect(mintToken(api(), { sessionId: 'sess_missing' })).rejects.toThrow(/Clerk answered 404/);
     await expect(mintToken({ apiUrl: 'http://127.0.0.1:1', secretKey: emu.secretKey }, { user: 'u' })).rejects.toThrow(/Could not reach the Clerk Backend API at http:\/\/127\.0\.0\.1:1.*CLERK_API_URL/);
-    await expect(mintToken(api(), { user: 'u', role: 'admin' })).rejects.toThrow(/--email and --role only apply to the local issuer/);
+    await expect(mintToken(api(), { user: 'u', email: 'u@example.com' })).rejects.toThrow(/--email only applies to the local issuer/);
     const revoked = emu.createSession('user_gone');
     emu.revokeSession(revoked.id);
     await expect(mintToken(api(), { sessionId: revoked.id })).rejects.toThrow(/Clerk answered 400/);

@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { DatabaseSessionGate, REVOCATION_CHANNEL } from '../src/auth/sessionGate';
+import { DatabaseSessionGate, REVOCATION_CHANNEL } from '../src/sessions/gate';
 import type { Principal } from '../src/auth/principal';
 import { startTestServer, type TestServer } from './helpers/server';
 import { deliverWebhook, svixSignature, type Delivery } from './helpers/webhooks';

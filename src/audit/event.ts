@@ -8,6 +8,12 @@ export interface AuditActor {
   requestId: string | null;
   ip: string | null;
   userAgent: string | null;
+  /**
+   * Set when the actor is a user whose email could not be learned (e.g. Clerk's Users API timed
+   * out): the event's `after` then carries `actorEmailUnknown` with this reason, so a blank
+   * email is explained on the record.
+   */
+  emailUnknown?: string;
 }
 
 export const SYSTEM_WORKER: AuditActor = {

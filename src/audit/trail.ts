@@ -57,7 +57,7 @@ export async function appendEvent(tx: SqlClient, input: AuditInput): Promise<Aud
     jobId: input.jobId ?? null,
     reason: input.reason ?? null,
     before: input.before ?? null,
-    after: input.after ?? null,
+    after: a.emailUnknown ? withEmailNote(input.after, a.emailUnknown) : (input.after ?? null),
     requestId: a.requestId,
     ip: a.ip,
     userAgent: a.userAgent,
@@ -71,5 +71,11 @@ export async function appendEvent(tx: SqlClient, input: AuditInput): Promise<Aud
 
 const INSERT_COLUMNS = [...EVENT_FIELDS.map((f) => f.column), 'canonical', 'hash'];
 const INSERT_SQL = `INSERT INTO audit_events (${INSERT_COLUMNS.join(', ')}) VALUES (${INSERT_COLUMNS.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING seq`;
+
+/** The actor columns have no room for "why is the email blank", so the event's data says it. */
+function withEmailNote(after: unknown, why: string): unknown {
+  if (after !== null && after !== undefined && (typeof after !== 'object' || Array.isArray(after))) return { value: after, actorEmailUnknown: why };
+  return { ...(after as Record<string, unknown> | null), actorEmailUnknown: why };
+}
 
 const jsonParam = (v: unknown): string | null => (v === null || v === undefined ? null : JSON.stringify(v));

@@ -7,8 +7,13 @@ export interface JwksKeySourceOptions {
   /** Backend API base, e.g. https://api.clerk.com (the JWKS is at {apiUrl}/v1/jwks). */
   apiUrl: string;
   secretKey: string;
-  /** Minimum time between refreshes that an unknown `kid` or stale keys may trigger. */
+  /**
+   * Refill time of the refresh budget: unknown `kid`s and stale keys may trigger one refresh per
+   * this interval on average, after a burst of `refreshBurst`. 0: no limit.
+   */
   minRefreshIntervalMs: number;
+  /** Refreshes that may be spent at once after a quiet period (default 2). */
+  refreshBurst?: number;
   fetchTimeoutMs?: number;
   /** Keys older than this are refreshed on next use (and still served if that refresh fails). */
   maxKeyAgeMs?: number;
@@ -31,7 +36,7 @@ export interface JwksStats {
 }
 
 export interface JwksKeySource extends KeySource {
-  /** Fetches now (joining a fetch in flight), ignoring the refresh gate; rejects if the fetch fails. */
+  /** Fetches now (joining a fetch in flight), ignoring the refresh budget; rejects if the fetch fails. */
   refresh(): Promise<void>;
   stats(): JwksStats;
 }
@@ -39,9 +44,15 @@ export interface JwksKeySource extends KeySource {
 /**
  * A KeySource backed by Clerk's JWKS, fetched by us rather than by @clerk/backend because the
  * SDK refetches on every unknown `kid` with no rate limit or de-duplication: an anonymous
- * caller could otherwise turn each request into a Backend API call. Here an unknown kid costs
- * at most one shared fetch per `minRefreshIntervalMs`, and kids a fresh fetch did not contain
- * are remembered (bounded) so repeating them costs nothing.
+ * caller could otherwise turn each request into a Backend API call. Here unknown kids draw on a
+ * small refresh budget (a token bucket: `refreshBurst` refreshes, refilled one per
+ * `minRefreshIntervalMs`), concurrent ones share one fetch, and kids a fresh fetch did not
+ * contain are remembered (bounded) so repeating them costs nothing.
+ *
+ * A budget rather than a minimum gap since the last fetch: Clerk rotates keys at any moment,
+ * and a gap refused the new key's tokens until it had passed, even when nothing else had asked
+ * for a refresh. With a budget, the first unknown kid after a quiet period always fetches; only
+ * a flood of them is held to the refill rate.
  */
 export function createJwksKeySource(opts: JwksKeySourceOptions): JwksKeySource {
   const now = opts.now ?? Date.now;
@@ -51,6 +62,9 @@ export function createJwksKeySource(opts: JwksKeySourceOptions): JwksKeySource {
   const coldRetryMs = opts.coldRetryMs ?? Math.min(opts.minRefreshIntervalMs, 1000);
   const negativeSize = opts.negativeCacheSize ?? 1000;
   const negativeTtlMs = opts.negativeCacheTtlMs ?? 60_000;
+  const burst = Math.max(1, opts.refreshBurst ?? 2);
+  let budget = burst;
+  let budgetAt = now();
 
   let keys = new Map<string, string>();
   let inflight: Promise<void> | null = null;
@@ -93,9 +107,21 @@ export function createJwksKeySource(opts: JwksKeySourceOptions): JwksKeySource {
     return inflight;
   }
 
-  /** Refreshes if the gate allows (or joins a fetch in flight); never throws. Returns whether a fetch succeeded. */
-  async function gatedRefresh(gapMs: number): Promise<boolean> {
-    if (!inflight && lastAttemptAt !== null && now() - lastAttemptAt < gapMs) return false;
+  /** Takes one refresh from the budget if there is one. */
+  function spend(): boolean {
+    const interval = opts.minRefreshIntervalMs;
+    if (interval <= 0) return true;
+    const t = now();
+    budget = Math.min(burst, budget + (t - budgetAt) / interval);
+    budgetAt = t;
+    if (budget < 1) return false;
+    budget -= 1;
+    return true;
+  }
+
+  /** Joins a fetch in flight, or starts one if `allowed` says so; never throws. Returns whether a fetch succeeded. */
+  async function gatedRefresh(allowed: () => boolean): Promise<boolean> {
+    if (!inflight && !allowed()) return false;
     try {
       await refresh();
       return true;
@@ -129,19 +155,19 @@ export function createJwksKeySource(opts: JwksKeySourceOptions): JwksKeySource {
     async keyFor(kid) {
       let fetched = false;
       if (keys.size === 0) {
-        fetched = await gatedRefresh(coldRetryMs);
+        fetched = await gatedRefresh(() => lastAttemptAt === null || now() - lastAttemptAt >= coldRetryMs);
         if (keys.size === 0) throw new KeysUnavailable(lastError ?? 'JWKS not fetched yet');
       } else if (lastSuccessAt !== null && now() - lastSuccessAt >= maxKeyAgeMs) {
-        fetched = await gatedRefresh(opts.minRefreshIntervalMs);
+        fetched = await gatedRefresh(spend);
       }
       let pem = pick(kid);
       if (pem !== undefined) return pem;
       if (kid === undefined || isKnownUnknown(kid)) throw new AuthFailure(AuthReason.jwkKidMismatch);
-      if (fetched || (await gatedRefresh(opts.minRefreshIntervalMs))) {
+      if (fetched || (await gatedRefresh(spend))) {
         pem = pick(kid);
         if (pem !== undefined) return pem;
-        // Only a kid checked against a fetch that succeeded is remembered: one refused by the
-        // gate may be a genuinely new key and gets its chance at the next allowed refresh.
+        // Only a kid checked against a fetch that succeeded is remembered: one refused for want
+        // of budget may be a genuinely new key and gets its chance at the next refill.
         rememberUnknown(kid);
       }
       throw new AuthFailure(AuthReason.jwkKidMismatch);

@@ -2,7 +2,8 @@ import type { GraphQLSchema } from 'graphql';
 import { applyMiddleware } from 'graphql-middleware';
 import { allow, and, deny, shield } from 'graphql-shield';
 import { forbidden } from '../errors';
-import { canCancelJob, canReadJob, isAuditorRule, isAuthenticated } from './rules';
+import type { GraphQLContext } from '../context';
+import { canCancelJob, canReadJob, fieldOf, isAuditorRule, isAuthenticated, recordDenial } from './rules';
 
 /**
  * Object types every field of which is readable by whoever reached the object: access was
@@ -33,7 +34,7 @@ export const ruleTree = {
 
 /**
  * The schema with graphql-shield applied. fallbackRule deny: a field nobody wrote a rule for is
- * refused. allowExternalErrors: our typed errors (NOT_FOUND, CONFLICT, ...) reach the client
+ * refused (and, for a signed-in caller, audited). allowExternalErrors: our typed errors (NOT_FOUND, CONFLICT, ...) reach the client
  * instead of being replaced by shield's generic message.
  *
  * Fields of OPEN_TYPES are left unwrapped: shield would only run `allow` for them, and wrapping
@@ -43,7 +44,12 @@ export function applyPermissions(schema: GraphQLSchema): GraphQLSchema {
   const generator = shield(ruleTree, {
     fallbackRule: deny,
     allowExternalErrors: true,
-    fallbackError: () => forbidden().toGraphQLError(),
+    // Reached when a rule answers false (fallbackRule deny: a field nobody decided on). A
+    // signed-in caller's refusal goes on the record like every other.
+    fallbackError: async (_err, _parent, _args, ctx, info) => {
+      await recordDenial(ctx as unknown as GraphQLContext, fieldOf(info), { operation: info.fieldName });
+      return forbidden().toGraphQLError();
+    },
     debug: false,
   });
   const fieldMiddleware = generator.generate(schema) as Record<string, unknown>;

@@ -27,8 +27,9 @@ export interface MintOptions {
   template?: string;
   /** Lifetime: the dev issuer's `exp`, or Clerk's `expires_in_seconds` (Clerk requires >= 30). */
   ttlSeconds?: number;
-  /** Local issuer only: Clerk takes these from the user's record and the instance's session token settings. */
+  /** Local issuer only: Clerk takes the email from the user's record. */
   email?: string;
+  /** Local issuer: a claim. Clerk: set in the user's public metadata before minting. */
   role?: 'admin' | 'auditor';
 }
 
@@ -94,13 +95,17 @@ export async function mintTokenDetailed(source: TokenSource, opts: MintOptions):
     });
     return { token, sessionId, source: 'dev' };
   }
-  if (opts.email !== undefined || opts.role !== undefined) {
+  if (opts.email !== undefined) {
     throw new ClerkTokenError(
-      '--email and --role only apply to the local issuer. With Clerk, claims come from the user (e.g. publicMetadata.role) ' +
-        'and the instance\'s session token customisation (Clerk dashboard -> Sessions -> Customize session token).',
+      '--email only applies to the local issuer. With Clerk, the email comes from the user\'s record ' +
+        '(and reaches the token only through the instance\'s session token customisation; see docs/clerk.md).',
     );
   }
+  if (opts.role !== undefined && !opts.user) throw new ClerkTokenError('--role needs --user: it sets that user\'s public metadata in Clerk.');
   const client = clerkBackend(r.api);
+  // As with real Clerk: the role lives in the user's public metadata, and the session token
+  // carries it when the instance adds {"metadata": "{{user.public_metadata}}"} (docs/clerk.md).
+  if (opts.role !== undefined) await client.setPublicMetadata(opts.user!, { role: opts.role });
   const sessionId = opts.sessionId ?? (await client.createSession(opts.user!)).id;
   const token = await client.sessionToken(sessionId, { template: opts.template, expiresInSeconds: opts.ttlSeconds });
   return { token, sessionId, source: 'clerk' };
@@ -142,7 +147,7 @@ export function createTokenFactory(source: TokenSource, opts: MintOptions): () =
 /** Plain fetch against the Backend API (the SDK binds fetch at import; this keeps errors ours). */
 function clerkBackend(api: ClerkApiSource) {
   const base = api.apiUrl.replace(/\/+$/, '');
-  async function call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+  async function call<T>(method: 'GET' | 'POST' | 'PATCH', path: string, body?: unknown): Promise<T> {
     let res: Response;
     try {
       res = await fetch(`${base}${path}`, {
@@ -170,11 +175,14 @@ function clerkBackend(api: ClerkApiSource) {
       res.status === 401 ? ': check CLERK_SECRET_KEY (it must be the secret key of the instance at CLERK_API_URL)'
       : res.status === 403 ? ': creating sessions from the Backend API works on development instances only (sk_test_ keys)'
       : res.status === 404 && path.includes('/tokens/') ? ': no such JWT template or session (list templates with --list-templates)'
+      : res.status === 404 && path.startsWith('/v1/users/') ? ': no such user in this Clerk instance'
       : res.status === 404 ? ': no such session'
       : '';
     throw new ClerkTokenError(`Clerk answered ${res.status}${code ? ` (${code})` : ''}${hint}. ${said}`, res.status, code);
   }
   return {
+    setPublicMetadata: (userId: string, publicMetadata: Record<string, unknown>) =>
+      call<unknown>('PATCH', `/v1/users/${encodeURIComponent(userId)}/metadata`, { public_metadata: publicMetadata }),
     createSession: (userId: string) => call<{ id: string; user_id: string }>('POST', '/v1/sessions', { user_id: userId }),
     async sessionToken(sessionId: string, o: { template?: string; expiresInSeconds?: number }): Promise<string> {
       const path = `/v1/sessions/${encodeURIComponent(sessionId)}/tokens${o.template ? `/${encodeURIComponent(o.template)}` : ''}`;

@@ -28,6 +28,10 @@ type Out = (line: string) => void;
 /** `npm run audit -- ...`: 0 intact / done, 1 tampering found, 2 usage or setup error. */
 export async function runAuditCommand(args: string[], config: Config, log: Logger, out: Out = (l) => console.log(l)): Promise<number> {
   const [sub, ...rest] = args;
+  if (sub === 'help' || sub === '--help' || sub === '-h' || rest.includes('--help') || rest.includes('-h')) {
+    out(AUDIT_USAGE);
+    return 0;
+  }
   try {
     switch (sub) {
       case 'verify':
@@ -117,12 +121,16 @@ async function exportCommand(args: string[], config: Config, log: Logger, out: O
   });
 }
 
-/** YYYY-MM-DD is a whole UTC day (--to includes it); anything else must be an ISO-8601 instant. */
+/**
+ * Only what the usage says: YYYY-MM-DD, a whole UTC day (--to includes it). Date's own parser
+ * read 01/11/2026 as January 11th, a guess an audit export must not make.
+ */
 function parseDate(text: string, which: 'from' | 'to'): Date {
-  const day = /^\d{4}-\d{2}-\d{2}$/.test(text);
-  const d = new Date(day ? `${text}T00:00:00.000Z` : text);
-  if (Number.isNaN(d.getTime())) throw new Error(`--${which} must be a date (YYYY-MM-DD, UTC) or an ISO-8601 time (got "${text}").`);
-  return day && which === 'to' ? new Date(d.getTime() + 86_400_000) : d;
+  const d = new Date(`${text}T00:00:00.000Z`);
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(text) || Number.isNaN(d.getTime()) || d.toISOString().slice(0, 10) !== text) {
+    throw new Error(`--${which} must be a day as YYYY-MM-DD (UTC), e.g. 2026-11-01 (got "${text}").`);
+  }
+  return which === 'to' ? new Date(d.getTime() + 86_400_000) : d;
 }
 
 const existing = (file: string) => (fs.existsSync(file) ? file : undefined);

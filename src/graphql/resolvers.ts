@@ -1,6 +1,6 @@
 import { listAuditEvents } from '../audit/queries';
 import { isAdmin, isAuditor } from '../auth/principal';
-import { notSignedIn } from '../authz/rules';
+import { notSignedIn, recordDenial } from '../authz/rules';
 import { auditActorOf, type GraphQLContext } from '../context';
 import { forbidden } from '../errors';
 import type { Resolvers } from '../generated/graphql';
@@ -26,9 +26,9 @@ export function createResolvers(jobEvents: JobEvents): Resolvers {
       auditEvents: (_p, args, ctx) => listAuditEvents(ctx.db, args, args.first, args.after),
     },
     Mutation: {
-      createJob: (_p, { input }, ctx) => ctx.jobs.create(auditActorOf(ctx), input),
+      createJob: async (_p, { input }, ctx) => ctx.jobs.create(await auditActorOf(ctx), input),
       cancelJob: async (_p, { id, reason }, ctx) => {
-        const job = await ctx.jobs.cancel(auditActorOf(ctx), id, reason, { asAdmin: isAdmin(ctx.principal) });
+        const job = await ctx.jobs.cancel(await auditActorOf(ctx), id, reason, { asAdmin: isAdmin(ctx.principal) });
         ctx.loaders.auditTrail.clear(id);
         return job;
       },
@@ -40,10 +40,11 @@ export function createResolvers(jobEvents: JobEvents): Resolvers {
         subscribe: async (_p, { id }, ctx) => {
           if (!ctx.principal) throw notSignedIn().toGraphQLError();
           const job = await ctx.loaders.job.load(id);
-          if (!job) throw forbiddenOrMissing();
-          if (job.ownerId !== ctx.principal.userId && !isAuditor(ctx.principal)) {
-            await ctx.jobs.recordDenied(auditActorOf(ctx), { jobId: id, operation: 'subscribe' });
-            throw forbidden('This job belongs to another user. Only its owner, auditors and admins can follow it.').toGraphQLError();
+          // An unknown id is refused too (there is nothing to stream), and on the record like a
+          // foreign one: from outside, the two must look the same.
+          if (!job || (job.ownerId !== ctx.principal.userId && !isAuditor(ctx.principal))) {
+            await recordDenial(ctx, 'Subscription.jobUpdated', { operation: 'subscribe', target: id });
+            throw (job ? forbidden('This job belongs to another user. Only its owner, auditors and admins can follow it.').toGraphQLError() : forbiddenOrMissing());
           }
           return jobEvents.subscribe(job) as AsyncIterable<never>;
         },

@@ -179,8 +179,12 @@ export class JobsService {
     return res.rows.map(jobRowToRecord);
   }
 
-  /** A signed-in user asked for something that is not theirs: the attempt itself is audited. */
-  async recordDenied(actor: AuditActor, what: { jobId?: string | null; operation: string }): Promise<void> {
+  /**
+   * A signed-in user asked for something that is not theirs: the attempt itself is audited.
+   * `field` names the refused GraphQL field (e.g. `Query.auditEvents`); a target that is not a
+   * job id goes into `target` instead of the job column.
+   */
+  async recordDenied(actor: AuditActor, what: { jobId?: string | null; operation: string; field?: string; target?: string }): Promise<void> {
     await this.db.transaction(async (tx) => {
       await appendEvent(tx, {
         stream: `actor:${actor.actorId}`,
@@ -189,7 +193,7 @@ export class JobsService {
         occurredAt: await dbNow(tx),
         actor,
         jobId: what.jobId ?? null,
-        after: { operation: what.operation },
+        after: { operation: what.operation, ...(what.field ? { field: what.field } : {}), ...(what.target ? { target: what.target } : {}) },
       });
     });
   }

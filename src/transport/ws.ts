@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
 import { GraphQLError, parse, specifiedRules, validate, type GraphQLSchema, type ValidationRule } from 'graphql';
 import type { Context } from 'graphql-ws';
@@ -86,14 +87,23 @@ export function attachWebSocket(server: Server, opts: WsOptions): { close(): Pro
           variableValues: payload.variables ?? undefined,
           operationName: payload.operationName ?? undefined,
           contextValue: createContext(opts.services, ctx.extra.principal ?? null, {
+            requestId: randomUUID(),
             ip: req.socket.remoteAddress ?? null,
             userAgent: req.headers['user-agent'] ?? null,
           }),
         };
       },
-      onError: (_ctx, _id, _payload, errors) => errors.map(opts.formatError),
-      onNext: (_ctx, _id, _payload, _args, result) =>
-        result.errors ? { ...result, errors: result.errors.map(opts.formatError) } : undefined,
+      // Every error carries a requestId, as over HTTP: the operation's (its audit events carry
+      // the same one), or a fresh one for an operation refused before it had a context.
+      onError: (_ctx, _id, _payload, errors) => {
+        const requestId = randomUUID();
+        return errors.map((e) => withRequestId(opts.formatError(e), requestId));
+      },
+      onNext: (_ctx, _id, _payload, args, result) => {
+        if (!result.errors) return undefined;
+        const requestId = (args.contextValue as { requestId?: string } | undefined)?.requestId ?? randomUUID();
+        return { ...result, errors: result.errors.map((e) => withRequestId(opts.formatError(e), requestId)) };
+      },
     },
     wss,
     15_000,
@@ -104,6 +114,10 @@ export function attachWebSocket(server: Server, opts: WsOptions): { close(): Pro
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
   };
+}
+
+function withRequestId(e: ReturnType<GraphQLError['toJSON']>, requestId: string): ReturnType<GraphQLError['toJSON']> {
+  return { ...e, extensions: { ...e.extensions, requestId } };
 }
 
 function refuse(ctx: Context<Record<string, unknown>, Extra>, err: unknown, log: Logger): void {

@@ -1,4 +1,4 @@
-import type { SigningKey, TokenRequest } from '../auth/devIssuer';
+import type { SigningKey, TokenRequest } from '../../src/auth/devIssuer';
 
 // The emulator's public shapes: Clerk's JSON as the Backend API returns it, and the handle tests use.
 
@@ -63,6 +63,10 @@ export interface ClerkEmulator {
   /** Requests received for a path (e.g. "/v1/jwks"), or in total; unauthenticated ones included. */
   requestCount(path?: string): number;
   setJwksFailure(mode: JwksFailureMode): void;
+  /** Makes GET/PATCH /v1/users/... fail or hang (to test callers that must not wait on Clerk). */
+  setUsersFailure(mode: JwksFailureMode): void;
+  /** Creates or changes a user record: GET /v1/users/{id} serves it, tokens carry `metadata` = public metadata. */
+  setUser(id: string, u: { email?: string | null; publicMetadata?: Record<string, unknown> }): void;
   createSession(userId: string, extras?: SessionExtras): SessionJson;
   revokeSession(sessionId: string): SessionJson;
   mintToken(sessionId: string, template?: string, opts?: { expiresInSeconds?: number }): Promise<string>;

@@ -2,7 +2,7 @@ import { startClerkEmulator } from './emulator';
 
 /**
  * Runs the Clerk Backend API emulator for offline development:
- *   PORT=4010 npx tsx src/clerk/emulatorMain.ts
+ *   PORT=4010 npm run clerk-emulator
  * Optional: CLERK_SECRET_KEY, CLERK_ISSUER, CLERK_AUTHORIZED_PARTY (azp put in tokens).
  */
 async function main(): Promise<void> {

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { generateSigningKey, signSessionToken, type SigningKey } from '../auth/devIssuer';
+import { generateSigningKey, signSessionToken, type SigningKey } from '../../src/auth/devIssuer';
 
 import {
   ClerkApiError,
@@ -14,9 +14,9 @@ import {
   type MachineCredentials,
   type SessionExtras,
   type SessionJson,
-} from './emulatorTypes';
+} from './types';
 
-export * from './emulatorTypes';
+export * from './types';
 
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 const newId = (prefix: string, len = 27) =>
@@ -42,6 +42,24 @@ export async function startClerkEmulator(opts: ClerkEmulatorOptions = {}): Promi
   const machines = new Map<string, { id: string; scopes: string[] }>(); // by secret key
   const m2mBySecret = new Map<string, M2mRecord>();
   const m2mById = new Map<string, M2mRecord>();
+  // Users: created on first reference; email and public metadata as tests or PATCH set them.
+  const users = new Map<string, { email: string | null; publicMetadata: Record<string, unknown>; createdAt: number }>();
+  let usersFailure: JwksFailureMode = 'none';
+  const userRecord = (id: string) => {
+    let u = users.get(id);
+    if (!u) users.set(id, (u = { email: null, publicMetadata: {}, createdAt: Date.now() }));
+    return u;
+  };
+  const userJson = (id: string) => {
+    const u = users.get(id);
+    if (!u) throw new ClerkApiError(404, 'resource_not_found', `No user was found with id ${id}`);
+    const emailId = u.email ? `idn_${Buffer.from(id).toString('hex').slice(0, 24)}` : null;
+    return {
+      object: 'user', id, primary_email_address_id: emailId, public_metadata: u.publicMetadata, private_metadata: {}, unsafe_metadata: {},
+      email_addresses: u.email ? [{ object: 'email_address', id: emailId, email_address: u.email, verification: null, linked_to: [] }] : [],
+      phone_numbers: [], web3_wallets: [], external_accounts: [], created_at: u.createdAt, updated_at: u.createdAt,
+    };
+  };
 
   const addTemplate = (t: EmulatorJwtTemplate) =>
     templates.set(t.name, { id: newId('jtmp_'), template: t, createdAt: Date.now() });
@@ -58,6 +76,7 @@ export async function startClerkEmulator(opts: ClerkEmulatorOptions = {}): Promi
   };
 
   function createSession(userId: string, extras: SessionExtras = {}): SessionJson {
+    userRecord(userId);
     const now = Date.now();
     const json: SessionJson = {
       object: 'session', id: newId('sess_'), client_id: newId('client_'), user_id: userId,
@@ -84,7 +103,10 @@ export async function startClerkEmulator(opts: ClerkEmulatorOptions = {}): Promi
     }
     const base = { userId: s.json.user_id, sessionId: sid, azp: s.extras.azp ?? opts.authorizedParty };
     if (templateName === undefined) {
-      const claims: Record<string, unknown> = { ...s.extras.claims };
+      // As with the session token customization docs/clerk.md describes:
+      // {"metadata": "{{user.public_metadata}}"} (roles live in public metadata).
+      const meta = users.get(s.json.user_id)?.publicMetadata ?? {};
+      const claims: Record<string, unknown> = { ...(Object.keys(meta).length ? { metadata: meta } : {}), ...s.extras.claims };
       if (s.json.status === 'pending') claims.sts = 'pending';
       if (s.extras.actor) claims.act = s.extras.actor;
       return signSessionToken(current, issuer, { ...s.extras, ...base, ttlSeconds: o.expiresInSeconds ?? ttl, claims });
@@ -165,6 +187,13 @@ export async function startClerkEmulator(opts: ClerkEmulatorOptions = {}): Promi
       }
       return [200, createSession(body.user_id)];
     }
+    if (method === 'GET' && (m = path.match(/^\/v1\/users\/([^/]+)$/))) return [200, userJson(decodeURIComponent(m[1]))];
+    if (method === 'PATCH' && (m = path.match(/^\/v1\/users\/([^/]+)\/metadata$/))) {
+      const id = decodeURIComponent(m[1]);
+      const pub = body.public_metadata;
+      if (pub && typeof pub === 'object') Object.assign(userRecord(id).publicMetadata, pub);
+      return [200, userJson(id)];
+    }
     if (method === 'GET' && (m = path.match(/^\/v1\/sessions\/([^/]+)$/))) return [200, findSession(m[1]).json];
     if (method === 'POST' && (m = path.match(/^\/v1\/sessions\/([^/]+)\/revoke$/))) return [200, revokeSession(m[1])];
     if (method === 'POST' && (m = path.match(/^\/v1\/sessions\/([^/]+)\/tokens(?:\/([^/]+))?$/))) {
@@ -217,7 +246,9 @@ export async function startClerkEmulator(opts: ClerkEmulatorOptions = {}): Promi
       }
       if (path === '/v1/jwks' && jwksFailure === '500') throw new ClerkApiError(500, 'internal_clerk_error', 'The emulator was told to fail JWKS requests.');
       if (path === '/v1/jwks' && jwksFailure === 'hang') return null; // held open until close()
-      const body = method === 'POST' ? await readJson(req) : {};
+      if (path.startsWith('/v1/users/') && usersFailure === '500') throw new ClerkApiError(500, 'internal_clerk_error', 'The emulator was told to fail user requests.');
+      if (path.startsWith('/v1/users/') && usersFailure === 'hang') return null; // held open until close()
+      const body = method === 'POST' || method === 'PATCH' ? await readJson(req) : {};
       return route(method, path, url, body, caller);
     })().then(
       (result) => result && send(res, result[0], result[1]),
@@ -255,6 +286,12 @@ export async function startClerkEmulator(opts: ClerkEmulatorOptions = {}): Promi
     },
     requestCount: (path) => (path === undefined ? total : counts.get(path) ?? 0),
     setJwksFailure: (mode) => void (jwksFailure = mode),
+    setUsersFailure: (mode) => void (usersFailure = mode),
+    setUser(id, u) {
+      const rec = userRecord(id);
+      if (u.email !== undefined) rec.email = u.email;
+      if (u.publicMetadata !== undefined) rec.publicMetadata = { ...u.publicMetadata };
+    },
     createSession, revokeSession, mintToken, addTemplate, createMachine, createM2mToken,
     close: () =>
       new Promise<void>((resolve) => {

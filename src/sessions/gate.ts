@@ -1,7 +1,7 @@
 import type { Database, SqlClient } from '../store/database';
-import { AuthFailure, AuthReason } from './errors';
-import type { Principal } from './principal';
-import type { SessionGate } from './verify';
+import { AuthFailure, AuthReason } from '../auth/errors';
+import type { Principal } from '../auth/principal';
+import type { SessionGate } from '../auth/verify';
 
 export interface DatabaseSessionGateOptions {
   /**

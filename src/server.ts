@@ -23,6 +23,7 @@ import type { Database } from './store/database';
 import { openMigratedDatabase } from './store/open';
 import { authenticateHttp, FixedWindowLimiter, rateLimit, sendError } from './transport/http';
 import { cors } from './transport/cors';
+import { readyz } from './transport/health';
 import { JobEvents } from './transport/jobEvents';
 import { attachWebSocket } from './transport/ws';
 import { clerkWebhooks } from './transport/webhooks';
@@ -116,14 +117,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
-  app.get('/readyz', async (_req, res) => {
-    try {
-      await db.query('SELECT 1');
-      res.json({ status: 'ready', storage: db.kind });
-    } catch {
-      res.status(503).json({ status: 'unavailable', reason: 'database unreachable' });
-    }
-  });
+  app.get('/readyz', readyz(db));
   app.use('/webhooks/clerk', clerkWebhooks({ config, db, gate: sessionGate, log }));
   app.use(
     '/graphql',

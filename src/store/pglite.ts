@@ -23,6 +23,8 @@ export async function openPglite(dir: string | undefined): Promise<Database> {
   if (dir) fs.mkdirSync(dir, { recursive: true });
   const pg = await PGlite.create(dir);
   const client = wrap(pg);
+  // In-process: notifications cannot be lost to a broken connection.
+  const always = { connected: true, since: new Date(), reconnects: 0 };
   return {
     kind: 'pglite',
     query: client.query,
@@ -32,6 +34,8 @@ export async function openPglite(dir: string | undefined): Promise<Database> {
       const unsubscribe = await pg.listen(channel, onNotify);
       return async () => unsubscribe();
     },
+    listenState: () => always,
+    watchListen: () => () => undefined,
     close: () => pg.close(),
   };
 }

@@ -22,7 +22,9 @@ export async function openDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir
       );
     }
   }
-  return openPglite(path.join(config.dataDir, 'pglite'));
+  return openPglite(path.join(config.dataDir, 'pglite'), {
+    onLockLost: (err) => log?.error('the embedded store lock was lost: another process may open DATA_DIR now', { error: err.message }),
+  });
 }
 
 export async function openMigratedDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir'>, log?: Logger): Promise<Database> {

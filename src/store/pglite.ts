@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
+import { lockDataDir } from './dataLock';
 import type { Database, QueryResult, SqlClient } from './database';
 
 type PGliteTx = Parameters<Parameters<PGlite['transaction']>[0]>[0];
@@ -19,9 +20,16 @@ const wrap = (q: PGlite | PGliteTx): SqlClient => ({
  * The embedded store: a real PostgreSQL (compiled to WASM) on disk in `dir`, or in memory
  * when `dir` is undefined. One connection, so transactions run one at a time.
  */
-export async function openPglite(dir: string | undefined): Promise<Database> {
+export async function openPglite(dir: string | undefined, opts: { onLockLost?: (err: Error) => void } = {}): Promise<Database> {
   if (dir) fs.mkdirSync(dir, { recursive: true });
-  const pg = await PGlite.create(dir);
+  const unlock = dir ? await lockDataDir(dir, opts.onLockLost ?? ((err) => process.emitWarning(`embedded store lock lost: ${err.message}`))) : async () => undefined;
+  let pg: PGlite;
+  try {
+    pg = await PGlite.create(dir);
+  } catch (err) {
+    await unlock();
+    throw err;
+  }
   const client = wrap(pg);
   // In-process: notifications cannot be lost to a broken connection.
   const always = { connected: true, since: new Date(), reconnects: 0 };
@@ -36,6 +44,12 @@ export async function openPglite(dir: string | undefined): Promise<Database> {
     },
     listenState: () => always,
     watchListen: () => () => undefined,
-    close: () => pg.close(),
+    async close() {
+      try {
+        await pg.close();
+      } finally {
+        await unlock();
+      }
+    },
   };
 }

@@ -26,6 +26,7 @@ export interface GraphQLContext extends Services {
     job: DataLoader<string, JobRecord | null>;
     auditTrail: DataLoader<string, AuditEventRecord[]>;
     ursDocument: DataLoader<string, string | null>;
+    result: DataLoader<string, JobRecord['result'] & object | null>;
   };
   /** Job ids whose denied access was already audited in this operation (one event per job per request). */
   deniedAudited: Set<string>;
@@ -43,6 +44,7 @@ export function createContext(services: Services, principal: Principal | null, m
       job: new DataLoader((ids) => services.jobs.getMany(ids)),
       auditTrail: new DataLoader((ids) => auditTrailForJobs(services.db, ids)),
       ursDocument: new DataLoader((ids) => services.jobs.documents(ids)),
+      result: new DataLoader((ids) => services.jobs.results(ids)),
     },
     deniedAudited: new Set(),
   };

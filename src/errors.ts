@@ -1,9 +1,8 @@
 import { GraphQLError } from 'graphql';
 
 /**
- * Every error a client can see carries one of these codes in `extensions.code`.
- * Apollo's own parse/validation codes (GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED,
- * BAD_REQUEST, PERSISTED_QUERY_NOT_FOUND, ...) pass through unchanged.
+ * Every error a client can see carries one of these codes in `extensions.code`: ours, and the
+ * transport and document codes that Apollo and our HTTP layer answer with before anything runs.
  */
 export const ErrorCode = {
   UNAUTHENTICATED: 'UNAUTHENTICATED',
@@ -14,6 +13,13 @@ export const ErrorCode = {
   RATE_LIMITED: 'RATE_LIMITED',
   SERVICE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
   INTERNAL_SERVER_ERROR: 'INTERNAL_SERVER_ERROR',
+  /** The HTTP request itself is unusable: malformed JSON, too large, CSRF-unsafe. */
+  BAD_REQUEST: 'BAD_REQUEST',
+  GRAPHQL_PARSE_FAILED: 'GRAPHQL_PARSE_FAILED',
+  GRAPHQL_VALIDATION_FAILED: 'GRAPHQL_VALIDATION_FAILED',
+  PERSISTED_QUERY_NOT_FOUND: 'PERSISTED_QUERY_NOT_FOUND',
+  PERSISTED_QUERY_NOT_SUPPORTED: 'PERSISTED_QUERY_NOT_SUPPORTED',
+  OPERATION_RESOLUTION_FAILURE: 'OPERATION_RESOLUTION_FAILURE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -26,28 +32,66 @@ const httpStatusOf: Record<ErrorCode, number> = {
   RATE_LIMITED: 429,
   SERVICE_UNAVAILABLE: 503,
   INTERNAL_SERVER_ERROR: 500,
+  BAD_REQUEST: 400,
+  GRAPHQL_PARSE_FAILED: 400,
+  GRAPHQL_VALIDATION_FAILED: 400,
+  PERSISTED_QUERY_NOT_FOUND: 200,
+  PERSISTED_QUERY_NOT_SUPPORTED: 200,
+  OPERATION_RESOLUTION_FAILURE: 400,
 };
+
+/** The masked message of every error we did not expect; the client quotes the requestId. */
+export const INTERNAL_MESSAGE = 'Something went wrong on our side. Retry; if it keeps happening, report the requestId.';
 
 /** A failure we expect and explain: its message is written for the client. */
 export class AppError extends Error {
   readonly code: ErrorCode;
   readonly extensions: Record<string, unknown>;
 
-  constructor(code: ErrorCode, message: string, extensions: Record<string, unknown> = {}) {
+  private readonly status: number | undefined;
+
+  constructor(code: ErrorCode, message: string, extensions: Record<string, unknown> = {}, opts: { status?: number } = {}) {
     super(message);
     this.name = 'AppError';
     this.code = code;
     this.extensions = extensions;
+    this.status = opts.status;
   }
 
+  /** The status when this error ends an HTTP request before GraphQL runs. */
   get httpStatus(): number {
-    return httpStatusOf[this.code];
+    return this.status ?? httpStatusOf[this.code];
+  }
+
+  /** Response headers that tell the client what to do next (WWW-Authenticate, Retry-After). */
+  httpHeaders(): Record<string, string> {
+    return {};
   }
 
   toGraphQLError(): GraphQLError {
     return new GraphQLError(this.message, {
       extensions: { ...this.extensions, code: this.code },
     });
+  }
+}
+
+/** The one shape of an error body outside GraphQL execution, the same as inside it. */
+export function errorBody(err: AppError, requestId: string | undefined): { errors: { message: string; extensions: Record<string, unknown> }[] } {
+  return { errors: [{ message: err.message, extensions: { ...err.extensions, code: err.code, requestId } }] };
+}
+
+export const internalError = () => new AppError(ErrorCode.INTERNAL_SERVER_ERROR, INTERNAL_MESSAGE);
+
+export const rateLimited = (perMinute: number, retryAfterSeconds: number) =>
+  new RateLimited(`Too many requests: at most ${perMinute} a minute. Retry after the Retry-After header's seconds.`, retryAfterSeconds);
+
+export class RateLimited extends AppError {
+  constructor(message: string, readonly retryAfterSeconds: number) {
+    super(ErrorCode.RATE_LIMITED, message);
+    this.name = 'RateLimited';
+  }
+  override httpHeaders(): Record<string, string> {
+    return { 'retry-after': String(this.retryAfterSeconds) };
   }
 }
 

@@ -1,12 +1,11 @@
-import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginLandingPageLocalDefault, ApolloServerPluginLandingPageProductionDefault } from '@apollo/server/plugin/landingPage/default';
-import { expressMiddleware } from '@as-integrations/express5';
+import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express from 'express';
 import { DatabaseSessionGate } from './auth/sessionGate';
 import { startCheckpointer, type Checkpointer } from './audit/checkpoint';
 import { loadCheckpointSigner } from './audit/checkpointKey';
@@ -21,9 +20,12 @@ import { startWorker, type Worker } from './jobs/worker';
 import { createLogger, type Logger } from './log';
 import type { Database } from './store/database';
 import { openMigratedDatabase } from './store/open';
-import { authenticateHttp, FixedWindowLimiter, rateLimit, sendError } from './transport/http';
+import { authenticate, FixedWindowLimiter, rateLimit } from './transport/http';
 import { cors } from './transport/cors';
 import { readyz } from './transport/health';
+import { graphqlHttpHandler } from './transport/graphqlHttp';
+import { sendError, sendJson } from './transport/respond';
+import { routeRequests } from './transport/routes';
 import { JobEvents } from './transport/jobEvents';
 import { attachWebSocket } from './transport/ws';
 import { clerkWebhooks } from './transport/webhooks';
@@ -60,10 +62,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   await jobEvents.start();
   const schema = buildSchema(jobEvents);
 
-  const app = express();
-  app.disable('x-powered-by');
-  app.set('trust proxy', false);
-  const httpServer = http.createServer(app);
+  const httpServer = http.createServer();
 
   const armor = new ApolloArmor({
     // Flattened: Apollo Client colocates fragments, and counting each spread as a level (or a
@@ -100,6 +99,8 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     plugins: [
       ...armor.plugins,
       errorStatusPlugin(),
+      // Nothing here sets cache hints, and the plugin wraps every field resolver to collect them.
+      ApolloServerPluginCacheControlDisabled(),
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownTimeoutMs / 2 }), // in-flight requests get half the shutdown budget
       config.production
         ? ApolloServerPluginLandingPageProductionDefault({ footer: false })
@@ -108,49 +109,29 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   });
   await apollo.start();
 
-  app.use((req: Request, res: Response, next: NextFunction) => {
-    const given = req.header('x-request-id');
-    req.requestId = given && /^[\w.:-]{1,100}$/.test(given) ? given : randomUUID();
-    res.setHeader('x-request-id', req.requestId);
-    next();
-  });
-  app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
-  app.get('/readyz', readyz(db));
-  app.use('/webhooks/clerk', clerkWebhooks({ config, db, gate: sessionGate, log }));
-  app.use(
-    '/graphql',
-    cors(config),
-    express.json({ limit: config.maxBodyBytes }),
-    authenticateHttp(auth.verifier, log, new FixedWindowLimiter(config.rateLimitPerMinute)),
-    rateLimit(new FixedWindowLimiter(config.rateLimitPerMinute)),
-    expressMiddleware(apollo, {
-      context: async ({ req }) =>
-        createContext(services, req.principal ?? null, {
-          requestId: req.requestId,
-          ip: req.socket.remoteAddress ?? null,
-          userAgent: req.header('user-agent') ?? null,
+  // The webhook receiver is the one route still on Express; everything else is plain node:http.
+  const other = express();
+  other.disable('x-powered-by');
+  other.use('/webhooks/clerk', clerkWebhooks({ config, db, gate: sessionGate, log }));
+  other.use((req, res) => sendError(req, res, new AppError(ErrorCode.NOT_FOUND, `No route ${req.method} ${req.path}. The API is POST /graphql.`)));
+  httpServer.on(
+    'request',
+    routeRequests(
+      {
+        '/graphql': graphqlHttpHandler({
+          apollo,
+          services,
+          log,
+          maxBodyBytes: config.maxBodyBytes,
+          beforeBody: [cors(config)],
+          afterBody: [authenticate(auth.verifier, log, new FixedWindowLimiter(config.rateLimitPerMinute)), rateLimit(new FixedWindowLimiter(config.rateLimitPerMinute))],
         }),
-    }),
+        '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
+        '/readyz': readyz(db),
+      },
+      other,
+    ),
   );
-  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const type = (err as { type?: string }).type;
-    if (type === 'entity.too.large') {
-      res.status(413).json({
-        errors: [{ message: `The request body is larger than ${config.maxBodyBytes} bytes.`, extensions: { code: 'BAD_REQUEST', requestId: req.requestId } }],
-      });
-      return;
-    }
-    if (type === 'entity.parse.failed' || type === 'encoding.unsupported' || type === 'charset.unsupported') {
-      res.status(400).json({
-        errors: [{ message: 'The request body is not valid JSON. Send {"query": "...", "variables": {...}}.', extensions: { code: 'BAD_REQUEST', requestId: req.requestId } }],
-      });
-      return;
-    }
-    log.error('unhandled HTTP error', { requestId: req.requestId, error: (err as Error)?.message });
-    sendError(res, new AppError(ErrorCode.INTERNAL_SERVER_ERROR, 'Something went wrong on our side. Retry; if it keeps happening, report the requestId.'), req.requestId);
-  });
 
   const ws = attachWebSocket(httpServer, {
     schema,

@@ -107,7 +107,7 @@ test('a port in use: one line naming PORT, no stack trace', async () => {
   const port = (busy.address() as net.AddressInfo).port;
   const other = fs.mkdtempSync(path.join(os.tmpdir(), 'jobledger-port-'));
   try {
-    const r = await runCommand(['serve'], { NODE_ENV: 'development', DATA_DIR: other, HOST: '127.0.0.1', PORT: String(port), WORKER_ENABLED: 'false' });
+    const r = await runCommand(['serve'], { NODE_ENV: 'development', DATA_DIR: other, HOST: '127.0.0.1', PORT: String(port), WORKER_ENABLED: 'false' }, 80_000);
     expect(r.code).toBe(1);
     const lines = r.output.trim().split('\n').filter((l) => !l.includes('"msg":"migrations applied"'));
     expect(lines).toEqual([`PORT=${port} on HOST=127.0.0.1 is already in use: stop the other process, or set PORT to a free port.`]);
@@ -116,4 +116,4 @@ test('a port in use: one line naming PORT, no stack trace', async () => {
     busy.close();
     fs.rmSync(other, { recursive: true, force: true });
   }
-}, 30_000);
+}, 90_000);

@@ -31,4 +31,10 @@ export class DuplicateAuthorization extends AuthFailure {
   constructor() {
     super(AuthReason.invalidRequest);
   }
+  override get httpStatus(): number {
+    return 400;
+  }
+  override httpHeaders(): Record<string, string> {
+    return { 'www-authenticate': 'Bearer error="invalid_request"' };
+  }
 }

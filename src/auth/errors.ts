@@ -54,6 +54,9 @@ export class AuthFailure extends AppError {
     super(ErrorCode.UNAUTHENTICATED, messages[reason], { reason });
     this.name = 'AuthFailure';
   }
+  override httpHeaders(): Record<string, string> {
+    return { 'www-authenticate': `Bearer error="invalid_token", error_description="${this.reason}"` };
+  }
 }
 
 /** No key is available to verify with (e.g. the JWKS endpoint is down and nothing is cached). */
@@ -64,6 +67,9 @@ export class KeysUnavailable extends AppError {
     this.detail = detail;
   }
   readonly detail: string;
+  override httpHeaders(): Record<string, string> {
+    return { 'retry-after': '5' };
+  }
 }
 
 const known = new Set<string>(Object.values(AuthReason));

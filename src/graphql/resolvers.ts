@@ -61,6 +61,7 @@ export function createResolvers(jobEvents: JobEvents): Resolvers {
     },
     Job: {
       ursDocument: async (job, _a, ctx: GraphQLContext) => job.ursDocument ?? (await ctx.loaders.ursDocument.load(job.id)) ?? '',
+      result: (job, _a, ctx: GraphQLContext) => (job.result !== undefined ? job.result : ctx.loaders.result.load(job.id)),
       auditTrail: (job, _a, ctx: GraphQLContext) => ctx.loaders.auditTrail.load(job.id),
     },
     AuditEvent: {

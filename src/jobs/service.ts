@@ -5,8 +5,9 @@ import { canonicalJson } from '../audit/canonical';
 import { AppError, badInput, conflict, ErrorCode, forbidden, notFound } from '../errors';
 import { type Database, type SqlClient } from '../store/database';
 import { checkPageSize, decodeCursor, toPage, type Page } from '../store/pagination';
+import { FirstPageCache } from './firstPages';
 import { ChangeNotifier } from './notifier';
-import { auditSnapshot, JOB_COLUMNS, JOB_SUMMARY_COLUMNS, JOB_UPDATED_CHANNEL, jobRowToRecord, jobStream, type JobRecord, type JobStatus } from './types';
+import { auditSnapshot, JOB_COLUMNS, JOB_LIST_COLUMNS, JOB_SUMMARY_COLUMNS, JOB_UPDATED_CHANNEL, jobRowToRecord, jobStream, type JobRecord, type JobStatus } from './types';
 
 export const LIMITS = {
   titleChars: 200,
@@ -34,10 +35,19 @@ const NOW_MS = "date_trunc('milliseconds', now())";
  */
 export class JobsService {
   private readonly createdJobs: ChangeNotifier;
+  /** Only where no other process writes the database: see firstPages.ts. */
+  private readonly firstPages: FirstPageCache | null;
 
   constructor(private readonly db: Database) {
     // New jobs are announced after commit, in batches: see notifier.ts for why.
     this.createdJobs = new ChangeNotifier(db, JOB_UPDATED_CHANNEL);
+    this.firstPages = db.exclusive ? new FirstPageCache() : null;
+  }
+
+  /** Every committed change to a job ends here, before the caller answers its client. */
+  private changed<T extends JobRecord | null>(job: T): T {
+    if (job) this.firstPages?.changed(job.ownerId);
+    return job;
   }
 
   async create(actor: AuditActor, input: CreateJobInput): Promise<JobRecord> {
@@ -74,7 +84,10 @@ export class JobsService {
       return job;
     });
     // An idempotent replay changed nothing, so there is nothing to announce.
-    if (fresh) this.createdJobs.changed(job.id);
+    if (fresh) {
+      this.changed(job);
+      this.createdJobs.changed(job.id);
+    }
     return job;
   }
 
@@ -83,7 +96,7 @@ export class JobsService {
     if (reason.length === 0 || reason.length > LIMITS.reasonChars) {
       throw badInput(`reason must be 1 to ${LIMITS.reasonChars} characters: say why the job is cancelled.`, 'reason');
     }
-    return this.db.transaction(async (tx) => {
+    const after = await this.db.transaction(async (tx) => {
       const before = await lockJob(tx, id);
       if (!before) throw notFound(`No job with id ${id}.`);
       if (before.ownerId !== actor.actorId && !opts.asAdmin) throw forbidden('Only the job owner or an admin can cancel this job.');
@@ -92,6 +105,7 @@ export class JobsService {
       }
       return transition(tx, before, 'CANCELLED', { actor, action: AuditAction.jobCancelled, reason });
     });
+    return this.changed(after);
   }
 
   async get(id: string): Promise<JobRecord | null> {
@@ -118,9 +132,29 @@ export class JobsService {
     return ids.map((id) => byId.get(id.toLowerCase()) ?? null);
   }
 
+  /** The `result` of these jobs (null for unknown ids or jobs without one), for `Job.result`. */
+  async results(ids: readonly string[]): Promise<(JobRecord['result'] & object | null)[]> {
+    const valid = ids.filter(isUuid);
+    const res = valid.length
+      ? await this.db.query<{ id: string; result: JobRecord['result'] }>('SELECT id, result FROM jobs WHERE id = ANY($1::uuid[])', [valid])
+      : { rows: [] };
+    const byId = new Map(res.rows.map((r) => [r.id, r.result ?? null]));
+    return ids.map((id) => byId.get(id.toLowerCase()) ?? null);
+  }
+
   /** Newest first. `ownerId` null lists every job (auditors); the owner filter is in SQL, never after the fetch. */
   async list(opts: { ownerId: string | null; status?: JobStatus | null; first?: number | null; after?: string | null }): Promise<Page<JobRecord>> {
     const limit = checkPageSize(opts.first, 20);
+    const cursor = decodeCursor('job', opts.after);
+    const owner = opts.ownerId;
+    if (this.firstPages && owner !== null && !opts.status && cursor === null) {
+      const rows = await this.firstPages.read(owner, limit + 1, (n) => this.query({ ownerId: owner, cursor: null, rows: n }));
+      return toPage('job', rows, limit);
+    }
+    return toPage('job', await this.query({ ownerId: owner, status: opts.status, cursor, rows: limit + 1 }), limit);
+  }
+
+  private async query(opts: { ownerId: string | null; status?: JobStatus | null; cursor: string | null; rows: number }): Promise<JobRecord[]> {
     const params: unknown[] = [];
     const where: string[] = [];
     const add = (sql: string, v: unknown) => {
@@ -134,15 +168,14 @@ export class JobsService {
     // (owner_id, seq) order, so this makes every page a bounded index range, at any table size.
     if (opts.ownerId !== null) add('owner_id = ANY(?::text[])', [opts.ownerId]);
     if (opts.status) add('status = ?', opts.status);
-    const cursor = decodeCursor('job', opts.after);
-    if (cursor !== null) add('seq < ?', cursor);
-    params.push(limit + 1);
+    if (opts.cursor !== null) add('seq < ?', opts.cursor);
+    params.push(opts.rows);
     const res = await this.db.query(
-      `SELECT ${JOB_SUMMARY_COLUMNS} FROM jobs ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
+      `SELECT ${JOB_LIST_COLUMNS} FROM jobs ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
        ORDER BY ${opts.ownerId !== null ? 'owner_id, ' : ''}seq DESC LIMIT $${params.length}`,
       params,
     );
-    return toPage('job', res.rows.map(jobRowToRecord), limit);
+    return res.rows.map(jobRowToRecord);
   }
 
   /** A signed-in user asked for something that is not theirs: the attempt itself is audited. */
@@ -164,7 +197,7 @@ export class JobsService {
 
   /** Claims the oldest PENDING job; SKIP LOCKED lets several workers (and instances) share the queue. */
   async claimNext(actor: AuditActor, workerId: string): Promise<JobRecord | null> {
-    return this.db.transaction(async (tx) => {
+    const claimed = await this.db.transaction(async (tx) => {
       const res = await tx.query(
         `SELECT ${JOB_COLUMNS} FROM jobs WHERE status = 'PENDING' ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED`,
       );
@@ -174,17 +207,19 @@ export class JobsService {
       const running = await transition(tx, job, 'RUNNING', { actor, action: AuditAction.jobStarted, workerId });
       return { ...running, ursDocument: job.ursDocument };
     });
+    return this.changed(claimed);
   }
 
   /** Records a worker's outcome unless the job left RUNNING meanwhile (e.g. it was cancelled). */
   async finish(actor: AuditActor, id: string, outcome: { result: unknown } | { error: string }): Promise<JobRecord | null> {
-    return this.db.transaction(async (tx) => {
+    const finished = await this.db.transaction(async (tx) => {
       const job = await lockJob(tx, id);
       if (!job || job.status !== 'RUNNING') return null;
       return 'error' in outcome
         ? transition(tx, job, 'FAILED', { actor, action: AuditAction.jobFailed, error: outcome.error })
         : transition(tx, job, 'COMPLETED', { actor, action: AuditAction.jobCompleted, result: outcome.result });
     });
+    return this.changed(finished);
   }
 
   /** RUNNING jobs whose worker vanished (crash, SIGKILL) longer than `leaseSeconds` ago become FAILED. */

@@ -10,7 +10,8 @@ export interface JobRecord {
   /** Absent when the job was read without its document (lists, loaders, transitions). */
   ursDocument?: string;
   status: JobStatus;
-  result: UrsResult | null;
+  /** Absent when the job was read without it (lists): `Job.result` loads it when selected. */
+  result?: UrsResult | null;
   error: string | null;
   attempts: number;
   createdAt: Date;
@@ -18,10 +19,12 @@ export interface JobRecord {
 }
 
 /**
- * Everything but the document, which may be 1 MiB: lists, loaders and status changes read only
- * this, and `Job.ursDocument` loads the document when a client selects it.
+ * Everything but the document, which may be 1 MiB: loaders and status changes read only this,
+ * and `Job.ursDocument` loads the document when a client selects it. Lists also leave out
+ * `result` (most of a row's bytes), which `Job.result` loads for the rows that select it.
  */
-export const JOB_SUMMARY_COLUMNS = 'seq, id, owner_id, title, status, result, error, attempts, created_at, updated_at';
+export const JOB_LIST_COLUMNS = 'seq, id, owner_id, title, status, error, attempts, created_at, updated_at';
+export const JOB_SUMMARY_COLUMNS = `${JOB_LIST_COLUMNS}, result`;
 export const JOB_COLUMNS = `${JOB_SUMMARY_COLUMNS}, urs_document`;
 
 export function jobRowToRecord(r: Record<string, unknown>): JobRecord {
@@ -32,7 +35,7 @@ export function jobRowToRecord(r: Record<string, unknown>): JobRecord {
     title: r.title as string,
     ursDocument: (r.urs_document as string | undefined) ?? undefined,
     status: r.status as JobStatus,
-    result: (r.result as UrsResult | null) ?? null,
+    result: 'result' in r ? ((r.result as UrsResult | null) ?? null) : undefined,
     error: (r.error as string | null) ?? null,
     attempts: Number(r.attempts),
     createdAt: r.created_at as Date,

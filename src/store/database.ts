@@ -30,6 +30,11 @@ export interface ListenState {
 
 export interface Database extends SqlClient {
   readonly kind: 'pglite' | 'postgres';
+  /**
+   * True when no other process can write this database (the embedded store, held by one
+   * process): caches of its rows, invalidated by this process's own writes, are then exact.
+   */
+  readonly exclusive: boolean;
   /** Runs `fn` in one transaction; commits when it resolves, rolls back when it throws. */
   transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T>;
   /** LISTEN on a channel; resolves to a function that stops listening. */

@@ -35,6 +35,7 @@ export async function openPglite(dir: string | undefined, opts: { onLockLost?: (
   const always = { connected: true, since: new Date(), reconnects: 0 };
   return {
     kind: 'pglite',
+    exclusive: true,
     query: client.query,
     exec: client.exec,
     transaction: (fn) => pg.transaction((tx) => fn(wrap(tx))),

@@ -47,6 +47,7 @@ export async function openPostgres(url: string, opts: PostgresOptions = {}): Pro
 
   return {
     kind: 'postgres',
+    exclusive: false,
     query: client.query,
     exec: client.exec,
     copyOut: client.copyOut,

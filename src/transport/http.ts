@@ -1,32 +1,12 @@
-import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { bearerFromHeaders, DuplicateAuthorization } from '../auth/bearer';
+import type { IncomingMessage } from 'node:http';
+import { bearerFromHeaders } from '../auth/bearer';
 import { AuthFailure, KeysUnavailable } from '../auth/errors';
-import type { Principal } from '../auth/principal';
 import type { TokenVerifier } from '../auth/verify';
-import { AppError, ErrorCode } from '../errors';
+import { AppError, rateLimited } from '../errors';
 import type { Logger } from '../log';
+import { sendError, type Middleware } from './respond';
 
-declare module 'express-serve-static-core' {
-  interface Request {
-    principal?: Principal | null;
-    requestId?: string;
-  }
-}
-
-/** A GraphQL-shaped error body, so clients handle these like any other GraphQL error. */
-export function sendError(res: Response, err: AppError, requestId?: string): void {
-  if (err instanceof DuplicateAuthorization) {
-    res.setHeader('WWW-Authenticate', 'Bearer error="invalid_request"');
-    res.status(400);
-  } else if (err instanceof AuthFailure) {
-    res.setHeader('WWW-Authenticate', `Bearer error="invalid_token", error_description="${err.reason}"`);
-    res.status(401);
-  } else {
-    if (err instanceof KeysUnavailable) res.setHeader('Retry-After', '5');
-    res.status(err.httpStatus);
-  }
-  res.json({ errors: [{ message: err.message, extensions: { ...err.extensions, code: err.code, requestId } }] });
-}
+export const clientAddress = (req: IncomingMessage): string | null => req.socket.remoteAddress ?? null;
 
 /**
  * Verifies the bearer token before GraphQL sees the request. A present but invalid token ends
@@ -37,21 +17,21 @@ export function sendError(res: Response, err: AppError, requestId?: string): voi
  * 429 without another signature check, so invalid tokens cannot be used to burn CPU or probe
  * the verifier for free.
  */
-export function authenticateHttp(verifier: TokenVerifier, log: Logger, failures: FixedWindowLimiter): RequestHandler {
-  return (req: Request, res: Response, next: NextFunction) => {
+export function authenticate(verifier: TokenVerifier, log: Logger, failures: FixedWindowLimiter): Middleware {
+  return (req, res, next) => {
     let token: string | null;
     try {
       token = bearerFromHeaders(req.headers, req.rawHeaders);
     } catch (err) {
-      return sendError(res, err as AppError, req.requestId);
+      return sendError(req, res, err as AppError);
     }
     if (token === null) {
       req.principal = null;
       return next();
     }
-    const clientKey = `ip:${req.socket.remoteAddress}`;
+    const clientKey = `ip:${clientAddress(req)}`;
     const blocked = failures.check(clientKey);
-    if (blocked) return sendRateLimited(res, failures.perMinute, blocked, req.requestId);
+    if (blocked) return sendError(req, res, rateLimited(failures.perMinute, blocked));
     verifier.verify(token).then(
       (principal) => {
         req.principal = principal;
@@ -61,16 +41,16 @@ export function authenticateHttp(verifier: TokenVerifier, log: Logger, failures:
         if (err instanceof AuthFailure) {
           failures.hit(clientKey);
           log.info('token refused', { requestId: req.requestId, reason: err.reason });
-          return sendError(res, err, req.requestId);
+          return sendError(req, res, err);
         }
         if (err instanceof KeysUnavailable) {
           log.warn('token verification unavailable', { requestId: req.requestId, detail: err.detail });
-          return sendError(res, err, req.requestId);
+          return sendError(req, res, err);
         }
         // Not the token's fault (e.g. the revocation list could not be read): refuse, but say
         // it is temporary rather than telling the client its token is bad.
         log.error('token verification failed unexpectedly', { requestId: req.requestId, error: (err as Error)?.message });
-        sendError(res, new KeysUnavailable((err as Error)?.message ?? 'unknown', 'verification-unavailable'), req.requestId);
+        sendError(req, res, new KeysUnavailable((err as Error)?.message ?? 'unknown', 'verification-unavailable'));
       },
     );
   };
@@ -107,23 +87,14 @@ export class FixedWindowLimiter {
   }
 }
 
-function sendRateLimited(res: Response, perMinute: number, retryAfter: number, requestId?: string): void {
-  res.setHeader('Retry-After', String(retryAfter));
-  sendError(
-    res,
-    new AppError(ErrorCode.RATE_LIMITED, `Too many requests: at most ${perMinute} a minute. Retry after the Retry-After header's seconds.`),
-    requestId,
-  );
-}
-
 /**
  * A fixed-window limit per caller (user id, else client address), per instance. Enough to stop
  * one client from starving others; a shared limiter belongs in front of several instances.
  */
-export function rateLimit(limiter: FixedWindowLimiter): RequestHandler {
+export function rateLimit(limiter: FixedWindowLimiter): Middleware {
   return (req, res, next) => {
-    const blocked = limiter.hit(req.principal?.userId ?? `ip:${req.socket.remoteAddress}`);
-    if (blocked) return sendRateLimited(res, limiter.perMinute, blocked, req.requestId);
+    const blocked = limiter.hit(req.principal?.userId ?? `ip:${clientAddress(req)}`);
+    if (blocked) return sendError(req, res, rateLimited(limiter.perMinute, blocked));
     next();
   };
 }

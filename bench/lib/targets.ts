@@ -1,0 +1,80 @@
+/** Starts each server the comparison bench measures in its own process, observed by loopMonitor. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+export interface Probe {
+  t: number;
+  block: number;
+  rss: number;
+}
+
+export interface Target {
+  name: string;
+  url: string;
+  startedAt: number;
+  /** The loop monitor's samples between two instants (ms since the epoch). */
+  probes(from: number, to: number): Probe[];
+  stop(): Promise<void>;
+}
+
+const ROOT = path.join(__dirname, '..', '..');
+
+/** Spawns `node --require loopMonitor --import tsx <script> ...args` and waits for "listening on <url>". */
+export async function startTarget(name: string, script: string, args: string[], env: Record<string, string>): Promise<Target> {
+  const probeFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'jobledger-bench-probe-')), 'probe.jsonl');
+  const startedAt = Date.now();
+  // BENCH_NODE_ARGS: extra node flags for the targets, e.g. --cpu-prof to profile them under load.
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, '--require', path.join(__dirname, 'loopMonitor.cjs'), '--import', 'tsx', script, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env, BENCH_PROBE_FILE: probeFile },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stderr!.on('data', (d) => (output += d));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} did not start within 60 s:\n${output}`)), 60_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      output += d;
+      const m = /listening on (http:\/\/\S+)/.exec(output);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited with ${code} before it listened:\n${output}`));
+    });
+  });
+  return {
+    name,
+    url,
+    startedAt,
+    probes(from, to) {
+      if (!fs.existsSync(probeFile)) return [];
+      return fs
+        .readFileSync(probeFile, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Probe)
+        // A sample covers the 250 ms before its time stamp.
+        .filter((p) => p.t > from && p.t - 250 < to);
+    },
+    stop: () => stopChild(child),
+  };
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const kill = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    child.once('exit', () => {
+      clearTimeout(kill);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}

@@ -58,9 +58,11 @@ async function main(argv: string[]): Promise<number> {
   const log = createLogger(config.logLevel);
   switch (command) {
     case 'serve': {
-      const server = await startServer(config, { log });
+      const server = await startServer(config, { log }).catch((err: unknown) => {
+        throw listenProblem(err, config) ?? err;
+      });
       announce(server.url, config, server.auth.describe);
-      onShutdown(() => server.stop());
+      onShutdown(() => server.stop(), config.shutdownTimeoutMs);
       return -1;
     }
     case 'worker': {
@@ -71,7 +73,7 @@ async function main(argv: string[]): Promise<number> {
         await worker.stop();
         await checkpointer.stop({ seal: config.audit.checkpointIntervalMs > 0 });
         await db.close();
-      });
+      }, config.shutdownTimeoutMs);
       return -1;
     }
     case 'migrate': {
@@ -123,19 +125,41 @@ function announce(url: string, config: Config, authDescription: string): void {
   console.log(lines.join('\n'));
 }
 
-function onShutdown(stop: () => Promise<void>): void {
+/** The listen failure an operator meets most (a port in use, or one they may not bind) as one line. */
+function listenProblem(err: unknown, config: Config): Error | null {
+  const e = err as NodeJS.ErrnoException;
+  if (e?.syscall !== 'listen') return null;
+  const where = `PORT=${config.port} on HOST=${config.host}`;
+  if (e.code === 'EADDRINUSE') return new Error(`${where} is already in use: stop the other process, or set PORT to a free port.`);
+  if (e.code === 'EACCES') return new Error(`${where} needs privileges this process lacks: set PORT to 1024 or above.`);
+  if (e.code === 'EADDRNOTAVAIL') return new Error(`${where}: no such address on this machine; set HOST to one of its addresses (or 0.0.0.0).`);
+  return new Error(`Cannot listen on ${where}: ${e.message}`);
+}
+
+/**
+ * An orderly stop, bounded: past SHUTDOWN_TIMEOUT_MS the process exits 1 anyway, and a second
+ * signal exits at once (an operator pressing Ctrl-C twice means it).
+ */
+function onShutdown(stop: () => Promise<void>, timeoutMs: number): void {
   let stopping = false;
-  const handler = (signal: string) => {
-    if (stopping) return;
+  const handler = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      console.error(`${signal} received again: exiting without finishing the shutdown`);
+      process.exit(128 + (signal === 'SIGINT' ? 2 : 15));
+    }
     stopping = true;
     console.log(`${signal} received, shutting down`);
+    setTimeout(() => {
+      console.error(`shutdown did not finish within SHUTDOWN_TIMEOUT_MS=${timeoutMs}; exiting`);
+      process.exit(1);
+    }, timeoutMs).unref();
     stop().then(
       () => {
         console.log('stopped');
         process.exit(0);
       },
       (err) => {
-        console.error(err);
+        console.error(`shutdown failed: ${err instanceof Error ? err.message : String(err)}`);
         process.exit(1);
       },
     );

@@ -42,10 +42,14 @@ export interface Config {
   logLevel: LogLevel;
   worker: { enabled: boolean; concurrency: number; pollMs: number };
   rateLimitPerMinute: number;
+  /** Bound on an orderly stop; past it (or on a second signal) the process exits at once. */
+  shutdownTimeoutMs: number;
   audit: { checkpointIntervalMs: number; checkpointKeyPem?: string };
 }
 
 type Env = Record<string, string | undefined>;
+
+export const NODE_ENVS: readonly string[] = ['development', 'test', 'production'];
 
 export const DEV_ISSUER = 'https://dev-issuer.jobledger.localhost';
 export const CLERK_DEFAULT_API_URL = 'https://api.clerk.com';
@@ -104,6 +108,11 @@ export function loadConfig(env: Env): Config {
   };
 
   const nodeEnv = str('NODE_ENV') ?? 'development';
+  // Exactly these: "prod" or "Production" must not quietly start a development server (and its
+  // development token issuer) where production was meant.
+  if (!NODE_ENVS.includes(nodeEnv)) {
+    problems.push(`NODE_ENV must be one of ${NODE_ENVS.join(', ')} (got "${nodeEnv}"). Use production for a deployment.`);
+  }
   const production = nodeEnv === 'production';
 
   const jwtKeyRaw = str('CLERK_JWT_KEY');
@@ -182,6 +191,7 @@ export function loadConfig(env: Env): Config {
       pollMs: int('WORKER_POLL_MS', 1000, 10, 60_000),
     },
     rateLimitPerMinute: int('RATE_LIMIT_PER_MINUTE', 600, 0, 1_000_000),
+    shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
     audit: {
       checkpointIntervalMs: int('AUDIT_CHECKPOINT_INTERVAL_MS', 10_000, 0, 86_400_000),
       checkpointKeyPem: str('AUDIT_CHECKPOINT_KEY') === undefined ? undefined : normalisePem(str('AUDIT_CHECKPOINT_KEY')!),

@@ -25,6 +25,7 @@ import { openMigratedDatabase } from './store/open';
 import { authenticate, FixedWindowLimiter, rateLimit } from './transport/http';
 import { cors } from './transport/cors';
 import { csrfPrevention } from './transport/csrf';
+import { readyz } from './transport/health';
 import { graphqlHttpHandler } from './transport/graphqlHttp';
 import { sendError, sendJson } from './transport/respond';
 import { routeRequests } from './transport/routes';
@@ -105,7 +106,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
       errorStatusPlugin(),
       // Nothing here sets cache hints, and the plugin wraps every field resolver to collect them.
       ApolloServerPluginCacheControlDisabled(),
-      ApolloServerPluginDrainHttpServer({ httpServer }),
+      ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownTimeoutMs / 2 }), // in-flight requests get half the shutdown budget
       config.production
         ? ApolloServerPluginLandingPageProductionDefault({ footer: false })
         : ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false }),
@@ -131,12 +132,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
           afterBody: [authenticate(auth.verifier, log, new FixedWindowLimiter(config.rateLimitPerMinute)), rateLimit(new FixedWindowLimiter(config.rateLimitPerMinute))],
         }),
         '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
-        '/readyz': (_req, res) => {
-          db.query('SELECT 1').then(
-            () => sendJson(res, 200, { status: 'ready', storage: db.kind }),
-            () => sendJson(res, 503, { status: 'unavailable', reason: 'database unreachable' }),
-          );
-        },
+        '/readyz': readyz(db),
       },
       other,
     ),

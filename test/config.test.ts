@@ -150,6 +150,15 @@ describe('the CLI refuses to start with a bad configuration', () => {
     expect(fs.existsSync(path.join(dataDir, 'dev-issuer'))).toBe(false);
   });
 
+  test.each(['prod', 'Production', 'staging'])('NODE_ENV=%s stops start-up with exit 78 naming the accepted values', async (value) => {
+    const r = await runCli(['serve'], { NODE_ENV: value, DATA_DIR: dataDir, PORT: '0' });
+    expect(r.signal).toBeNull();
+    expect(r.code).toBe(78);
+    expect(r.stderr).toContain(`NODE_ENV must be one of development, test, production (got "${value}")`);
+    expect(r.stdout).not.toContain('listening');
+    expect(fs.existsSync(path.join(dataDir, 'dev-issuer'))).toBe(false); // no development issuer was set up
+  });
+
   test('serve with a bad PORT exits non-zero naming PORT', async () => {
     const r = await runCli(['serve'], { NODE_ENV: 'test', DATA_DIR: dataDir, PORT: 'http' });
     expect(r.code).toBe(78);

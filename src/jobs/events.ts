@@ -12,14 +12,21 @@ type Listener = (job: JobRecord) => void;
 export class JobEvents {
   private readonly listeners = new Map<string, Set<Listener>>();
   private unlisten?: () => Promise<void>;
+  private unwatch?: () => void;
 
   constructor(private readonly db: Database, private readonly jobs: JobsService) {}
 
   async start(): Promise<void> {
     this.unlisten = await this.db.listen(JOB_UPDATED_CHANNEL, (jobId) => void this.dispatch(jobId));
+    // Changes committed while the LISTEN connection was down were announced to nobody: send every
+    // live subscriber its job as it is now (the listener drops what it already yielded).
+    this.unwatch = this.db.watchListen((state) => {
+      if (state.connected) for (const jobId of this.listeners.keys()) void this.dispatch(jobId);
+    });
   }
 
   async stop(): Promise<void> {
+    this.unwatch?.();
     await this.unlisten?.();
   }
 

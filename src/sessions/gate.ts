@@ -17,6 +17,11 @@ export interface DatabaseSessionGateOptions {
 }
 
 export const DEFAULT_ACTIVE_TTL_MS = 5_000;
+/**
+ * While the LISTEN connection is down no notice arrives, so the cache is all that bounds a missed
+ * revocation: a longer configured TTL (trusting the notices) is cut to this for that time.
+ */
+export const DISCONNECTED_TTL_MS = DEFAULT_ACTIVE_TTL_MS;
 
 /**
  * Revocations are announced on this channel when their webhook's transaction commits (payload:
@@ -49,6 +54,7 @@ export class DatabaseSessionGate implements SessionGate {
   /** Organization-wide changes (deleted organizations) announced while running: they reach every member's entry. */
   private readonly orgWide = new Map<string, number>();
   private readonly ttlMs: number;
+  private noticesArrive = true;
   private readonly maxEntries: number;
   private readonly now: () => number;
 
@@ -98,7 +104,7 @@ export class DatabaseSessionGate implements SessionGate {
       [org, uid],
     );
     const at = res.rows[0]?.at ? new Date(res.rows[0].at).getTime() : -Infinity;
-    this.markOrgChanged(org, uid, at, this.now() + this.ttlMs);
+    this.markOrgChanged(org, uid, at, this.now() + this.activeTtl());
   }
 
   /** A membership (user '' : every member) changed at `at`: tokens for that organization issued before it are refused. */
@@ -116,9 +122,25 @@ export class DatabaseSessionGate implements SessionGate {
     this.orgChanges.set(key, { at: Math.max(prev?.at ?? -Infinity, at), until: until ?? prev?.until ?? 0 });
   }
 
+  private activeTtl(): number {
+    return this.noticesArrive ? this.ttlMs : Math.min(this.ttlMs, DISCONNECTED_TTL_MS);
+  }
+
+  /**
+   * The LISTEN connection went down or came back. Either way every cached "still active" answer
+   * is dropped: while down, answers cached on the strength of notices are no longer backed by
+   * them; once back, notices sent during the gap were lost. Final states (revoked, blocked) stay.
+   */
+  noticesConnected(connected: boolean): void {
+    this.noticesArrive = connected;
+    for (const map of [this.sessions, this.users]) for (const [id, until] of map) if (until !== Infinity) map.delete(id);
+    this.orgChanges.clear(); // org change times are re-read: at most one query per member
+  }
+
   /** Applies revocations announced by any instance (REVOCATION_CHANNEL); resolves to a function that stops. */
   async follow(db: Database, onBadNotice?: (payload: string) => void): Promise<() => Promise<void>> {
-    return db.listen(REVOCATION_CHANNEL, (payload) => {
+    const unwatch = db.watchListen((state) => this.noticesConnected(state.connected));
+    const unlisten = await db.listen(REVOCATION_CHANNEL, (payload) => {
       let notice: Partial<{ session: unknown; user: unknown; org: unknown; at: unknown }>;
       try {
         notice = JSON.parse(payload) as typeof notice;
@@ -131,6 +153,10 @@ export class DatabaseSessionGate implements SessionGate {
       else if (typeof notice.user === 'string' && notice.user) this.markBlocked(notice.user);
       else onBadNotice?.(payload);
     });
+    return async () => {
+      unwatch();
+      await unlisten();
+    };
   }
 
   /** This instance received the revocation: effective immediately here. */
@@ -162,7 +188,7 @@ export class DatabaseSessionGate implements SessionGate {
       [sid ?? '', uid],
     );
     const row = res.rows[0];
-    const until = this.now() + this.ttlMs;
+    const until = this.now() + this.activeTtl();
     if (row?.blocked) this.markBlocked(uid);
     else this.remember(this.users, this.blocked, uid, until);
     if (sid !== null) {

@@ -21,6 +21,13 @@ export interface SqlClient {
 
 export type Notification = (payload: string) => void;
 
+/** Whether notifications are being received, since when, and how often the connection came back. */
+export interface ListenState {
+  connected: boolean;
+  since: Date;
+  reconnects: number;
+}
+
 export interface Database extends SqlClient {
   readonly kind: 'pglite' | 'postgres';
   /**
@@ -32,6 +39,13 @@ export interface Database extends SqlClient {
   transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T>;
   /** LISTEN on a channel; resolves to a function that stops listening. */
   listen(channel: string, onNotify: Notification): Promise<() => Promise<void>>;
+  /** The LISTEN connection's state (PGlite: always connected once something listens). */
+  listenState(): ListenState;
+  /**
+   * Calls `fn` on every change of the LISTEN connection. Notifications sent while it was down are
+   * lost: on `connected: true` after a loss, re-read whatever notifications would have announced.
+   */
+  watchListen(fn: (state: ListenState) => void): () => void;
   close(): Promise<void>;
 }
 

@@ -10,7 +10,11 @@ import { openPostgres } from './postgres';
 export async function openDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir'>, log?: Logger): Promise<Database> {
   if (config.databaseUrl) {
     try {
-      return await openPostgres(config.databaseUrl, { onError: (err) => log?.error('database connection error', { error: err.message }) });
+      const db = await openPostgres(config.databaseUrl, { onError: (err) => log?.error('database connection error', { error: err.message }) });
+      db.watchListen((s) => {
+        if (s.connected) log?.warn('LISTEN connection restored', { reconnects: s.reconnects });
+      });
+      return db;
     } catch (err) {
       throw new Error(
         `Cannot connect to PostgreSQL at DATABASE_URL (${describeUrl(config.databaseUrl)}): ${(err as Error).message}. ` +
@@ -18,7 +22,9 @@ export async function openDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir
       );
     }
   }
-  return openPglite(path.join(config.dataDir, 'pglite'));
+  return openPglite(path.join(config.dataDir, 'pglite'), {
+    onLockLost: (err) => log?.error('the embedded store lock was lost: another process may open DATA_DIR now', { error: err.message }),
+  });
 }
 
 export async function openMigratedDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir'>, log?: Logger): Promise<Database> {

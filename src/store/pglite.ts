@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { lockDataDir } from './dataLock';
 import type { Database, QueryResult, SqlClient } from './database';
 import type { Reply, Request, SerializedError, ThreadData } from './pgliteThread';
 
@@ -50,9 +51,19 @@ function startThread(data: ThreadData): { worker: Worker; ready: Promise<void> }
  * `dir` is undefined, running in a thread of its own (pgliteThread.ts). One connection, so
  * transactions run one at a time; queries from outside a transaction wait until it ends.
  */
-export async function openPglite(dir: string | undefined): Promise<Database> {
+export async function openPglite(dir: string | undefined, opts: { onLockLost?: (err: Error) => void } = {}): Promise<Database> {
+  if (dir) fs.mkdirSync(dir, { recursive: true });
+  const unlock = dir ? await lockDataDir(dir, opts.onLockLost ?? ((err) => process.emitWarning(`embedded store lock lost: ${err.message}`))) : async () => undefined;
+  try {
+    return await startStore(dir, unlock);
+  } catch (err) {
+    await unlock();
+    throw err;
+  }
+}
+
+async function startStore(dir: string | undefined, unlock: () => Promise<void>): Promise<Database> {
   if (dir) {
-    fs.mkdirSync(dir, { recursive: true });
     // A new data directory is made in a thread that then exits: initdb's working memory would
     // otherwise stay in the serving thread's WASM heap for the life of the process.
     if (!fs.existsSync(path.join(dir, 'PG_VERSION'))) {
@@ -109,6 +120,8 @@ export async function openPglite(dir: string | undefined): Promise<Database> {
   });
   const base = client();
 
+  // In-process: notifications cannot be lost to a broken connection.
+  const always = { connected: true, since: new Date(), reconnects: 0 };
   return {
     kind: 'pglite',
     exclusive: true,
@@ -138,10 +151,16 @@ export async function openPglite(dir: string | undefined): Promise<Database> {
         set!.delete(onNotify);
       };
     },
+    listenState: () => always,
+    watchListen: () => () => undefined,
     async close() {
-      if (dead) return;
-      await call({ op: 'close' });
-      await new Promise<void>((resolve) => (worker.threadId === -1 ? resolve() : worker.once('exit', () => resolve())));
+      try {
+        if (dead) return;
+        await call({ op: 'close' });
+        await new Promise<void>((resolve) => (worker.threadId === -1 ? resolve() : worker.once('exit', () => resolve())));
+      } finally {
+        await unlock();
+      }
     },
   };
 }

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import type { Database, QueryResult, SqlClient } from './database';
+import { PgListener } from './listener';
 
 interface CopyOutOptions {
   sizeHint?: number;
@@ -53,9 +54,11 @@ const wrap = (q: pg.Pool | pg.PoolClient): SqlClient => ({
 export interface PostgresOptions {
   max?: number;
   onError?: (err: Error) => void;
+  /** Backoff of the LISTEN connection's reconnects (defaults in listener.ts). */
+  listenRetry?: { minDelayMs?: number; maxDelayMs?: number };
 }
 
-/** A pooled PostgreSQL connection; LISTEN uses one dedicated client, opened on first use. */
+/** A pooled PostgreSQL connection; LISTEN uses one dedicated, self-healing client (listener.ts), opened on first use. */
 export async function openPostgres(url: string, opts: PostgresOptions = {}): Promise<Database> {
   const pool = new pg.Pool({ connectionString: url, max: opts.max ?? 10, connectionTimeoutMillis: 10_000 });
   pool.on('error', (err) => opts.onError?.(err));
@@ -63,19 +66,7 @@ export async function openPostgres(url: string, opts: PostgresOptions = {}): Pro
   const probe = await pool.connect();
   probe.release();
 
-  let listener: pg.Client | undefined;
-  const handlers = new Map<string, Set<(payload: string) => void>>();
-  const ensureListener = async (): Promise<pg.Client> => {
-    if (listener) return listener;
-    const c = new pg.Client({ connectionString: url });
-    c.on('error', (err) => opts.onError?.(err));
-    c.on('notification', (n) => {
-      for (const h of handlers.get(n.channel) ?? []) h(n.payload ?? '');
-    });
-    await c.connect();
-    listener = c;
-    return c;
-  };
+  const listener = new PgListener(url, { onError: opts.onError, ...opts.listenRetry });
   const client = wrap(pool);
 
   return {
@@ -98,21 +89,11 @@ export async function openPostgres(url: string, opts: PostgresOptions = {}): Pro
         conn.release();
       }
     },
-    async listen(channel, onNotify) {
-      const c = await ensureListener();
-      let set = handlers.get(channel);
-      if (!set) {
-        set = new Set();
-        handlers.set(channel, set);
-        await c.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
-      }
-      set.add(onNotify);
-      return async () => {
-        set!.delete(onNotify);
-      };
-    },
+    listen: (channel, onNotify) => listener.listen(channel, onNotify),
+    listenState: () => listener.current,
+    watchListen: (fn) => listener.watch(fn),
     async close() {
-      await listener?.end().catch(() => undefined);
+      await listener.close();
       await pool.end();
     },
   };

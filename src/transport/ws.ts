@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { GraphQLError, parse, specifiedRules, validate, type GraphQLSchema, type ValidationRule } from 'graphql';
 import type { Context } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
@@ -35,7 +36,17 @@ export interface WsOptions {
 
 /** graphql-ws on the HTTP server's /graphql path, authenticated from connectionParams. */
 export function attachWebSocket(server: Server, opts: WsOptions): { close(): Promise<void> } {
-  const wss = new WebSocketServer({ server, path: '/graphql', maxPayload: 1024 * 1024 });
+  // noServer: with `server`, ws re-emits the HTTP server's errors (a port in use) on the
+  // WebSocket server, where graphql-ws prints them with a stack trace as an "internal error".
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (new URL(req.url ?? '/', 'http://x').pathname !== '/graphql') {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (client) => wss.emit('connection', client, req));
+  };
+  server.on('upgrade', onUpgrade);
   const handle = useServer<Record<string, unknown>, Extra>(
     {
       schema: opts.schema,
@@ -110,7 +121,8 @@ export function attachWebSocket(server: Server, opts: WsOptions): { close(): Pro
   );
   return {
     async close() {
-      await handle.dispose();
+      server.off('upgrade', onUpgrade);
+      await handle.dispose(); // every socket is closed with 1001 Going Away
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
   };

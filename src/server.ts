@@ -16,6 +16,7 @@ import { createContext, type GraphQLContext, type Services } from './context';
 import { AppError, ErrorCode } from './errors';
 import { errorStatusPlugin, formatError } from './graphql/errors';
 import { buildSchema } from './graphql/schema';
+import { TrustedDocuments } from './graphql/trustedDocuments';
 import { JobsService } from './jobs/service';
 import { startWorker, type Worker } from './jobs/worker';
 import { createLogger, type Logger } from './log';
@@ -23,6 +24,7 @@ import type { Database } from './store/database';
 import { openMigratedDatabase } from './store/open';
 import { authenticateHttp, FixedWindowLimiter, rateLimit, sendError } from './transport/http';
 import { cors } from './transport/cors';
+import { devTokenRoute } from './transport/devToken';
 import { JobEvents } from './transport/jobEvents';
 import { attachWebSocket } from './transport/ws';
 import { clerkWebhooks } from './transport/webhooks';
@@ -58,6 +60,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const jobEvents = new JobEvents(db, jobs);
   await jobEvents.start();
   const schema = buildSchema(jobEvents);
+  const trusted = TrustedDocuments.fromConfig(config);
 
   const app = express();
   app.disable('x-powered-by');
@@ -89,6 +92,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     includeStacktraceInErrorResponses: false,
     parseOptions: { maxTokens: 1000 },
     csrfPrevention: true,
+    persistedQueries: config.graphql.apqEnabled ? undefined : false,
     allowBatchedHttpRequests: false,
     // The process's signals are handled once, by the CLI, which stops everything in order
     // (RunningServer.stop). Apollo's own handler stopped it a second time, concurrently, and the
@@ -124,11 +128,14 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
       res.status(503).json({ status: 'unavailable', reason: 'database unreachable' });
     }
   });
+  const devToken = devTokenRoute(config, auth);
+  if (devToken) app.use('/dev/token', cors(config), devToken);
   app.use('/webhooks/clerk', clerkWebhooks({ config, db, gate: sessionGate, log }));
   app.use(
     '/graphql',
     cors(config),
     express.json({ limit: config.maxBodyBytes }),
+    trusted.middleware(),
     authenticateHttp(auth.verifier, log, new FixedWindowLimiter(config.rateLimitPerMinute)),
     rateLimit(new FixedWindowLimiter(config.rateLimitPerMinute)),
     expressMiddleware(apollo, {
@@ -165,6 +172,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     log,
     validationRules: armor.validationRules,
     clockSkewMs: config.auth.clockSkewMs,
+    trusted,
     formatError: (e) => format(e.toJSON(), e),
   });
 

@@ -8,6 +8,7 @@ import { AuthFailure, AuthReason, KeysUnavailable } from '../auth/errors';
 import type { Principal } from '../auth/principal';
 import type { TokenVerifier } from '../auth/verify';
 import { createContext, type Services } from '../context';
+import { OPERATION_NOT_TRUSTED, type TrustedDocuments } from '../graphql/trustedDocuments';
 import type { Logger } from '../log';
 
 type Extra = {
@@ -29,6 +30,7 @@ export interface WsOptions {
   log: Logger;
   validationRules: ValidationRule[];
   clockSkewMs: number;
+  trusted?: TrustedDocuments;
   formatError: (err: GraphQLError) => ReturnType<GraphQLError['toJSON']>;
 }
 
@@ -70,10 +72,12 @@ export function attachWebSocket(server: Server, opts: WsOptions): { close(): Pro
             return [new GraphQLError('Unauthorized', { extensions: { code: 'UNAUTHENTICATED' } })];
           }
         }
+        const resolved = opts.trusted?.resolve(payload) ?? { kind: 'pass' };
+        if (resolved.kind === 'refuse') return [new GraphQLError(resolved.message, { extensions: { code: OPERATION_NOT_TRUSTED } })];
         let document;
         try {
           // The same token limit as HTTP (Apollo's parseOptions in server.ts).
-          document = parse(payload.query, { maxTokens: 1000 });
+          document = parse(resolved.kind === 'document' ? resolved.query : payload.query, { maxTokens: 1000 });
         } catch (err) {
           return [new GraphQLError((err as Error).message, { extensions: { code: 'GRAPHQL_PARSE_FAILED' } })];
         }

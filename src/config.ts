@@ -217,7 +217,7 @@ export function normalisePem(raw: string): string {
 
 /**
  * A persisted-documents manifest as @graphql-codegen/client-preset writes it: a JSON object of
- * sha256 (hex) -> document. Every hash is checked against its document, so a hand-edited or
+ * sha256 -> document. Every hash is checked against its document, so a hand-edited or
  * mismatched manifest stops the server at start-up rather than refusing clients later.
  */
 function readTrustedDocuments(file: string, problems: string[]): { path: string; documents: Map<string, string> } | undefined {
@@ -234,9 +234,11 @@ function readTrustedDocuments(file: string, problems: string[]): { path: string;
     return undefined;
   }
   const documents = new Map<string, string>();
-  for (const [hash, doc] of Object.entries(parsed)) {
+  for (const [key, doc] of Object.entries(parsed)) {
+    // client-preset writes `sha256:<hex>` (the GraphQL-over-HTTP document id); bare hex is Apollo's.
+    const hash = key.replace(/^sha256:/, '');
     if (typeof doc !== 'string' || !/^[0-9a-f]{64}$/.test(hash) || createHash('sha256').update(doc).digest('hex') !== hash) {
-      problems.push(`TRUSTED_DOCUMENTS (${file}): entry "${hash.slice(0, 80)}" is not a sha256 hash of its document; regenerate the manifest.`);
+      problems.push(`TRUSTED_DOCUMENTS (${file}): entry "${key.slice(0, 80)}" is not a sha256 hash of its document; regenerate the manifest.`);
       return undefined;
     }
     documents.set(hash, doc);

@@ -25,7 +25,8 @@ let noApq: TestServer;
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'jobledger-trusted-'));
   manifest = path.join(dir, 'persisted-documents.json');
-  fs.writeFileSync(manifest, JSON.stringify({ [sha(VIEWER)]: VIEWER, [sha(JOB_UPDATED)]: JOB_UPDATED }));
+  // Both key styles: client-preset's `sha256:<hex>` and bare hex.
+  fs.writeFileSync(manifest, JSON.stringify({ [`sha256:${sha(VIEWER)}`]: VIEWER, [sha(JOB_UPDATED)]: JOB_UPDATED }));
   key = generateSigningKey();
   prod = await startTestServer({ NODE_ENV: 'production', CLERK_JWT_KEY: key.publicPem, CLERK_ISSUER: ISSUER, TRUSTED_DOCUMENTS: manifest });
   dev = await startTestServer({ TRUSTED_DOCUMENTS: manifest }, { db: prod.db });

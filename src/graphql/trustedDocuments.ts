@@ -109,7 +109,7 @@ export class TrustedDocuments {
 function hashOf(payload: OperationPayload): string | undefined {
   if (typeof payload.documentId === 'string') return payload.documentId.replace(/^sha256:/, '');
   const pq = (payload.extensions as { persistedQuery?: { sha256Hash?: unknown } } | undefined)?.persistedQuery;
-  return typeof pq?.sha256Hash === 'string' ? pq.sha256Hash : undefined;
+  return typeof pq?.sha256Hash === 'string' ? pq.sha256Hash.replace(/^sha256:/, '') : undefined;
 }
 
 // Once the document is ours, Apollo's APQ must not see the hash: it would re-hash the text and

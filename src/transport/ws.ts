@@ -54,7 +54,8 @@ export function attachWebSocket(server: Server, opts: WsOptions): { close(): Pro
         const exp = ctx.extra.principal?.expiresAt;
         if (exp) {
           // A socket outlives a 60-second Clerk token; when the token expires the socket closes
-          // and the client reconnects with a fresh one (graphql-ws clients do this by themselves).
+          // with 4401. graphql-ws clients treat 4401 as fatal, so the client subscribes again on
+          // a new socket with a fresh token (README, "Frontend clients").
           const ms = Math.max(0, exp.getTime() + opts.clockSkewMs - Date.now());
           ctx.extra.expiryTimer = setTimeout(() => ctx.extra.socket.close(WS_CLOSE_UNAUTHORIZED, 'Unauthorized: token-expired'), Math.min(ms, 2 ** 31 - 1));
         }

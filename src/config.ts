@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
@@ -45,6 +46,14 @@ export interface Config {
   /** Bound on an orderly stop; past it (or on a second signal) the process exits at once. */
   shutdownTimeoutMs: number;
   audit: { checkpointIntervalMs: number; checkpointKeyPem?: string };
+  graphql: {
+    /** Automatic persisted queries (Apollo's in-memory, per-instance cache). */
+    apqEnabled: boolean;
+    /** TRUSTED_DOCUMENTS: the client's persisted-documents manifest, sha256 hash -> document. */
+    trustedDocuments?: { path: string; documents: Map<string, string> };
+    /** Production with a manifest: only its operations run, sent by hash. */
+    trustedDocumentsOnly: boolean;
+  };
 }
 
 type Env = Record<string, string | undefined>;
@@ -157,6 +166,9 @@ export function loadConfig(env: Env): Config {
   const corsOrigins = list('CORS_ORIGINS');
   for (const o of corsOrigins) url('CORS_ORIGINS', o);
 
+  const trustedPath = str('TRUSTED_DOCUMENTS');
+  const trustedDocuments = trustedPath === undefined ? undefined : readTrustedDocuments(path.resolve(trustedPath), problems);
+
   const config: Config = {
     production,
     nodeEnv,
@@ -196,6 +208,11 @@ export function loadConfig(env: Env): Config {
       checkpointIntervalMs: int('AUDIT_CHECKPOINT_INTERVAL_MS', 10_000, 0, 86_400_000),
       checkpointKeyPem: str('AUDIT_CHECKPOINT_KEY') === undefined ? undefined : normalisePem(str('AUDIT_CHECKPOINT_KEY')!),
     },
+    graphql: {
+      apqEnabled: bool('APQ_ENABLED', true),
+      trustedDocuments,
+      trustedDocumentsOnly: production && trustedDocuments !== undefined,
+    },
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
@@ -206,4 +223,39 @@ export function normalisePem(raw: string): string {
   let pem = raw.trim().replace(/^["']|["']$/g, '').replace(/\\n/g, '\n').replace(/\r/g, '');
   if (!pem.endsWith('\n')) pem += '\n';
   return pem;
+}
+
+/**
+ * A persisted-documents manifest as @graphql-codegen/client-preset writes it: a JSON object of
+ * sha256 -> document. Every hash is checked against its document, so a hand-edited or
+ * mismatched manifest stops the server at start-up rather than refusing clients later.
+ */
+function readTrustedDocuments(file: string, problems: string[]): { path: string; documents: Map<string, string> } | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : 'not readable JSON';
+    problems.push(`TRUSTED_DOCUMENTS must name the client's persisted-documents manifest (${file}: ${why}).`);
+    return undefined;
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    problems.push(`TRUSTED_DOCUMENTS (${file}) must be a JSON object of sha256 hash -> GraphQL document.`);
+    return undefined;
+  }
+  const documents = new Map<string, string>();
+  for (const [key, doc] of Object.entries(parsed)) {
+    // client-preset writes `sha256:<hex>` (the GraphQL-over-HTTP document id); bare hex is Apollo's.
+    const hash = key.replace(/^sha256:/, '');
+    if (typeof doc !== 'string' || !/^[0-9a-f]{64}$/.test(hash) || createHash('sha256').update(doc).digest('hex') !== hash) {
+      problems.push(`TRUSTED_DOCUMENTS (${file}): entry "${key.slice(0, 80)}" is not a sha256 hash of its document; regenerate the manifest.`);
+      return undefined;
+    }
+    documents.set(hash, doc);
+  }
+  if (documents.size === 0) {
+    problems.push(`TRUSTED_DOCUMENTS (${file}) holds no documents.`);
+    return undefined;
+  }
+  return { path: file, documents };
 }

@@ -12,9 +12,10 @@ import { createAuth, type AuthSetup } from './auth/setup';
 import { createClerkUserEmails } from './auth/userEmails';
 import type { Config } from './config';
 import { createContext, type GraphQLContext, type Services } from './context';
-import { AppError, ErrorCode } from './errors';
+import { AppError, ErrorCode, internalError } from './errors';
 import { errorStatusPlugin, formatError } from './graphql/errors';
 import { buildSchema } from './graphql/schema';
+import { TrustedDocuments } from './graphql/trustedDocuments';
 import { JobsService } from './jobs/service';
 import { startWorker, type Worker } from './jobs/worker';
 import { createLogger, type Logger } from './log';
@@ -27,8 +28,9 @@ import { cors } from './transport/cors';
 import { csrfPrevention } from './transport/csrf';
 import { readyz } from './transport/health';
 import { graphqlHttpHandler } from './transport/graphqlHttp';
-import { sendError, sendJson } from './transport/respond';
+import { pipeline, sendError, sendJson } from './transport/respond';
 import { routeRequests } from './transport/routes';
+import { devTokenRoute } from './transport/devToken';
 import { JobEvents } from './jobs/events';
 import { attachWebSocket } from './transport/ws';
 import { clerkWebhooks } from './transport/webhooks';
@@ -66,6 +68,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const jobEvents = new JobEvents(db, jobs);
   await jobEvents.start();
   const schema = buildSchema(jobEvents);
+  const trusted = TrustedDocuments.fromConfig(config);
 
   const httpServer = http.createServer();
 
@@ -94,6 +97,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     includeStacktraceInErrorResponses: false,
     parseOptions: { maxTokens: 1000 },
     csrfPrevention: true,
+    persistedQueries: config.graphql.apqEnabled ? undefined : false,
     allowBatchedHttpRequests: false,
     // The process's signals are handled once, by the CLI, which stops everything in order
     // (RunningServer.stop). Apollo's own handler stopped it a second time, concurrently, and the
@@ -114,6 +118,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   });
   await apollo.start();
 
+  const devToken = devTokenRoute(config, auth);
   // The webhook receiver is the one route still on Express; everything else is plain node:http.
   const other = express();
   other.disable('x-powered-by');
@@ -129,9 +134,10 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
           log,
           maxBodyBytes: config.maxBodyBytes,
           beforeBody: [cors(config), csrfPrevention()],
-          afterBody: [authenticate(auth.verifier, log, new FixedWindowLimiter(config.rateLimitPerMinute)), rateLimit(new FixedWindowLimiter(config.rateLimitPerMinute))],
+          afterBody: [trusted.middleware(), authenticate(auth.verifier, log, new FixedWindowLimiter(config.rateLimitPerMinute)), rateLimit(new FixedWindowLimiter(config.rateLimitPerMinute))],
         }),
         '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
+        ...(devToken ? { '/dev/token': pipeline([cors(config)], (req, res) => devToken(req, res, () => undefined), (req, res) => sendError(req, res, internalError())) } : {}),
         '/readyz': readyz(db),
       },
       other,
@@ -145,6 +151,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     log,
     validationRules: armor.validationRules,
     clockSkewMs: config.auth.clockSkewMs,
+    trusted,
     formatError: (e) => format(e.toJSON(), e),
   });
 

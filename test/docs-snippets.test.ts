@@ -62,10 +62,17 @@ test('GraphQL blocks validate against the schema', () => {
   }
 });
 
+// `tsx` blocks are excerpts of the example web client (examples/web/src), whose sources the
+// browser tests' build type-checks against the client's own packages; `ts` blocks run here.
 test('shell blocks name npm scripts and files that exist', () => {
-  const scripts = Object.keys((JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts);
+  const scriptsOf = (dir: string) => Object.keys((JSON.parse(fs.readFileSync(path.join(ROOT, dir, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts);
   for (const s of blocks('sh')) {
-    for (const m of s.code.matchAll(/npm run (?:-s )?([\w:-]+)/g)) expect({ where: s.where, script: m[1], known: scripts.includes(m[1]) }).toEqual({ where: s.where, script: m[1], known: true });
+    for (const line of s.code.split('\n')) {
+      // `cd examples/web && npm run dev` names the client's scripts, not the server's.
+      const dir = /^\s*cd (\S+) &&/.exec(line)?.[1] ?? '.';
+      const scripts = scriptsOf(dir);
+      for (const m of line.matchAll(/npm run (?:-s )?([\w:-]+)/g)) expect({ where: s.where, script: m[1], known: scripts.includes(m[1]) }).toEqual({ where: s.where, script: m[1], known: true });
+    }
     for (const m of s.code.matchAll(/npx tsx (\S+)/g)) expect({ where: s.where, file: m[1], exists: fs.existsSync(path.join(ROOT, m[1])) }).toEqual({ where: s.where, file: m[1], exists: true });
   }
 });

@@ -4,6 +4,7 @@ import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import type { GraphQLContext } from '../context';
 import { AppError, ErrorCode, httpStatusForCode } from '../errors';
 import type { Logger } from '../log';
+import { OPERATION_NOT_TRUSTED } from './trustedDocuments';
 
 // Codes a client may see as they are: ours, and Apollo's request/validation codes.
 const PASS_THROUGH = new Set<string>([
@@ -14,6 +15,7 @@ const PASS_THROUGH = new Set<string>([
   'PERSISTED_QUERY_NOT_FOUND',
   'PERSISTED_QUERY_NOT_SUPPORTED',
   'OPERATION_RESOLUTION_FAILURE',
+  OPERATION_NOT_TRUSTED,
 ]);
 
 /**

@@ -1,3 +1,4 @@
+import corsPackage from 'cors';
 import type { Config } from '../config';
 import type { Middleware } from './respond';
 
@@ -5,22 +6,25 @@ import type { Middleware } from './respond';
 // there; in development it is allowed by default so the landing page works out of the box.
 const SANDBOX_ORIGINS = ['https://sandbox.embed.apollographql.com', 'https://studio.apollographql.com'];
 
-/** CORS for browsers: only listed origins, credentials never (tokens travel in headers). */
+/** How long a browser may reuse a preflight answer (Chromium caps this at 2 hours). */
+export const PREFLIGHT_MAX_AGE_SECONDS = 7200;
+
+/**
+ * CORS for browsers: only listed origins, credentials never (tokens travel in headers, not
+ * cookies). The origin list is a fixed array, so the `cors` package answers with
+ * `Vary: Origin` whether or not the origin is allowed: a shared cache must never hand one
+ * origin's answer to another. `x-request-id` and `Retry-After` are exposed because our error
+ * messages tell clients to read them.
+ */
 export function cors(config: Pick<Config, 'corsOrigins' | 'production'>): Middleware {
-  const allowed = new Set([...config.corsOrigins, ...(config.production ? [] : SANDBOX_ORIGINS)]);
-  return (req, res, next) => {
-    const origin = req.headers.origin;
-    if (origin && allowed.has(origin)) {
-      res.setHeader('Access-Control-Allow-Origin', origin);
-      res.setHeader('Vary', 'Origin');
-      res.setHeader('Access-Control-Allow-Headers', 'authorization, content-type, apollo-require-preflight, x-apollo-operation-name, x-request-id');
-      res.setHeader('Access-Control-Allow-Methods', 'GET, POST, OPTIONS');
-      res.setHeader('Access-Control-Max-Age', '600');
-    }
-    if (req.method === 'OPTIONS') {
-      res.writeHead(204).end();
-      return;
-    }
-    next();
-  };
+  return corsPackage({
+    origin: [...config.corsOrigins, ...(config.production ? [] : SANDBOX_ORIGINS)],
+    methods: ['GET', 'POST', 'OPTIONS'],
+    allowedHeaders: ['authorization', 'content-type', 'apollo-require-preflight', 'x-apollo-operation-name', 'x-request-id'],
+    exposedHeaders: ['x-request-id', 'Retry-After'],
+    credentials: false,
+    maxAge: PREFLIGHT_MAX_AGE_SECONDS,
+    optionsSuccessStatus: 204,
+    preflightContinue: false,
+  });
 }

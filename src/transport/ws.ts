@@ -10,6 +10,7 @@ import { AuthFailure, AuthReason, KeysUnavailable } from '../auth/errors';
 import type { Principal } from '../auth/principal';
 import type { TokenVerifier } from '../auth/verify';
 import { createContext, type Services } from '../context';
+import { OPERATION_NOT_TRUSTED, type TrustedDocuments } from '../graphql/trustedDocuments';
 import type { Logger } from '../log';
 
 type Extra = {
@@ -31,6 +32,7 @@ export interface WsOptions {
   log: Logger;
   validationRules: ValidationRule[];
   clockSkewMs: number;
+  trusted?: TrustedDocuments;
   formatError: (err: GraphQLError) => ReturnType<GraphQLError['toJSON']>;
 }
 
@@ -64,7 +66,8 @@ export function attachWebSocket(server: Server, opts: WsOptions): { close(): Pro
         const exp = ctx.extra.principal?.expiresAt;
         if (exp) {
           // A socket outlives a 60-second Clerk token; when the token expires the socket closes
-          // and the client reconnects with a fresh one (graphql-ws clients do this by themselves).
+          // with 4401. graphql-ws clients treat 4401 as fatal, so the client subscribes again on
+          // a new socket with a fresh token (README, "Frontend clients").
           const ms = Math.max(0, exp.getTime() + opts.clockSkewMs - Date.now());
           ctx.extra.expiryTimer = setTimeout(() => ctx.extra.socket.close(WS_CLOSE_UNAUTHORIZED, 'Unauthorized: token-expired'), Math.min(ms, 2 ** 31 - 1));
         }
@@ -82,10 +85,12 @@ export function attachWebSocket(server: Server, opts: WsOptions): { close(): Pro
             return [new GraphQLError('Unauthorized', { extensions: { code: 'UNAUTHENTICATED' } })];
           }
         }
+        const resolved = opts.trusted?.resolve(payload) ?? { kind: 'pass' };
+        if (resolved.kind === 'refuse') return [new GraphQLError(resolved.message, { extensions: { code: OPERATION_NOT_TRUSTED } })];
         let document;
         try {
           // The same token limit as HTTP (Apollo's parseOptions in server.ts).
-          document = parse(payload.query, { maxTokens: 1000 });
+          document = parse(resolved.kind === 'document' ? resolved.query : payload.query, { maxTokens: 1000 });
         } catch (err) {
           return [new GraphQLError((err as Error).message, { extensions: { code: 'GRAPHQL_PARSE_FAILED' } })];
         }

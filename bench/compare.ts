@@ -15,6 +15,7 @@
  * BENCH_TARGETS (comma list to run a subset), BENCH_WRITES=0 (reads only), BENCH_NODE_ARGS (flags for the
  * targets' node, e.g. --cpu-prof), BENCH_DATABASE_URL (see lib/postgres.ts).
  */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -67,12 +68,14 @@ async function main(): Promise<void> {
   const cleanups: (() => Promise<void>)[] = [];
   try {
     console.log(`machine: ${os.cpus().length} x ${os.cpus()[0]?.model}, node ${process.version}`);
+    // jobledger runs as production runs it: the compiled build (npm run start:prod).
+    execFileSync('npm', ['run', '--silent', 'build'], { cwd: path.join(__dirname, '..'), stdio: 'inherit' });
     if (wanted.includes('bare')) targets.push(await startTarget('bare', 'bench/peers/apolloStandalone.ts', [], common));
     if (wanted.includes('yoga')) targets.push(await startTarget('yoga', 'bench/peers/yogaJwt.ts', [], { ...common, BENCH_PUBLIC_PEM: key.publicPem, BENCH_ISSUER: ISSUER }));
-    if (wanted.includes('embedded')) targets.push(await startTarget('embedded', 'src/cli.ts', ['serve'], jobledgerEnv({})));
+    if (wanted.includes('embedded')) targets.push(await startTarget('embedded', 'dist/src/cli.js', ['serve'], jobledgerEnv({})));
     if (wanted.includes('postgres')) {
       const url = await freshDatabase(cleanups);
-      if (url) targets.push(await startTarget('postgres', 'src/cli.ts', ['serve'], jobledgerEnv({ DATABASE_URL: url })));
+      if (url) targets.push(await startTarget('postgres', 'dist/src/cli.js', ['serve'], jobledgerEnv({ DATABASE_URL: url })));
     }
     const ours = targets.filter((t) => t.name === 'embedded' || t.name === 'postgres');
     for (const t of ours) {

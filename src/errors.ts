@@ -17,6 +17,8 @@ export const ErrorCode = {
   BAD_REQUEST: 'BAD_REQUEST',
   GRAPHQL_PARSE_FAILED: 'GRAPHQL_PARSE_FAILED',
   GRAPHQL_VALIDATION_FAILED: 'GRAPHQL_VALIDATION_FAILED',
+  /** With trusted documents: an operation that is not in the manifest. */
+  OPERATION_NOT_TRUSTED: 'OPERATION_NOT_TRUSTED',
   PERSISTED_QUERY_NOT_FOUND: 'PERSISTED_QUERY_NOT_FOUND',
   PERSISTED_QUERY_NOT_SUPPORTED: 'PERSISTED_QUERY_NOT_SUPPORTED',
   OPERATION_RESOLUTION_FAILURE: 'OPERATION_RESOLUTION_FAILURE',
@@ -35,6 +37,7 @@ const httpStatusOf: Record<ErrorCode, number> = {
   BAD_REQUEST: 400,
   GRAPHQL_PARSE_FAILED: 400,
   GRAPHQL_VALIDATION_FAILED: 400,
+  OPERATION_NOT_TRUSTED: 400,
   PERSISTED_QUERY_NOT_FOUND: 200,
   PERSISTED_QUERY_NOT_SUPPORTED: 200,
   OPERATION_RESOLUTION_FAILURE: 400,
@@ -75,7 +78,10 @@ export class AppError extends Error {
   }
 }
 
-/** The one shape of an error body outside GraphQL execution, the same as inside it. */
+/**
+ * The one shape of an error body outside GraphQL execution (HTTP pipeline, dev sign-in, webhooks,
+ * unknown routes), the same as inside it. transport/respond.ts `sendError` writes it.
+ */
 export function errorBody(err: AppError, requestId: string | undefined): { errors: { message: string; extensions: Record<string, unknown> }[] } {
   return { errors: [{ message: err.message, extensions: { ...err.extensions, code: err.code, requestId } }] };
 }

@@ -5,14 +5,13 @@ import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHt
 import { ApolloServerPluginLandingPageLocalDefault, ApolloServerPluginLandingPageProductionDefault } from '@apollo/server/plugin/landingPage/default';
 import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
-import express from 'express';
 import { startCheckpointer, type Checkpointer } from './audit/checkpoint/create';
 import { loadCheckpointSigner } from './audit/checkpoint/key';
 import { createAuth, type AuthSetup } from './auth/setup';
 import { createClerkUserEmails } from './auth/userEmails';
 import type { Config } from './config';
 import { createContext, type GraphQLContext, type Services } from './context';
-import { AppError, ErrorCode, internalError } from './errors';
+import { internalError } from './errors';
 import { errorStatusPlugin, formatError } from './graphql/errors';
 import { buildSchema } from './graphql/schema';
 import { TrustedDocuments } from './graphql/trustedDocuments';
@@ -119,29 +118,22 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   await apollo.start();
 
   const devToken = devTokenRoute(config, auth);
-  // The webhook receiver is the one route still on Express; everything else is plain node:http.
-  const other = express();
-  other.disable('x-powered-by');
-  other.use('/webhooks/clerk', clerkWebhooks({ config, db, sessions, log }));
-  other.use((req, res) => sendError(req, res, new AppError(ErrorCode.NOT_FOUND, `No route ${req.method} ${req.path}. The API is POST /graphql.`)));
   httpServer.on(
     'request',
-    routeRequests(
-      {
-        '/graphql': graphqlHttpHandler({
-          apollo,
-          services,
-          log,
-          maxBodyBytes: config.maxBodyBytes,
-          beforeBody: [cors(config), csrfPrevention()],
-          afterBody: [trusted.middleware(), authenticate(auth.verifier, log, new FixedWindowLimiter(config.rateLimitPerMinute)), rateLimit(new FixedWindowLimiter(config.rateLimitPerMinute))],
-        }),
-        '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
-        ...(devToken ? { '/dev/token': pipeline([cors(config)], (req, res) => devToken(req, res, () => undefined), (req, res) => sendError(req, res, internalError())) } : {}),
-        '/readyz': readyz(db),
-      },
-      other,
-    ),
+    routeRequests({
+      '/graphql': graphqlHttpHandler({
+        apollo,
+        services,
+        log,
+        maxBodyBytes: config.maxBodyBytes,
+        beforeBody: [cors(config), csrfPrevention()],
+        afterBody: [trusted.middleware(), authenticate(auth.verifier, log, new FixedWindowLimiter(config.rateLimitPerMinute)), rateLimit(new FixedWindowLimiter(config.rateLimitPerMinute))],
+      }),
+      '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
+      ...(devToken ? { '/dev/token': pipeline([cors(config)], devToken, (req, res) => sendError(req, res, internalError())) } : {}),
+      '/readyz': readyz(db),
+      '/webhooks/clerk': clerkWebhooks({ config, db, sessions, log }),
+    }),
   );
 
   const ws = attachWebSocket(httpServer, {

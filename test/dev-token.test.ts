@@ -42,12 +42,16 @@ describe('POST /dev/token', () => {
   ])('refuses %s with 400 and a message', async (_what, body) => {
     const res = await mint(dev, body);
     expect(res.status).toBe(400);
-    expect(((await res.json()) as { error: string }).error).toMatch(/\w/);
+    const answer = (await res.json()) as { errors: { message: string; extensions: Record<string, unknown> }[] };
+    expect(answer.errors).toHaveLength(1);
+    expect(answer.errors[0].message).toMatch(/\w/);
+    expect(answer.errors[0].extensions).toEqual({ code: 'BAD_REQUEST', requestId: res.headers.get('x-request-id') });
   });
 
   test('only JSON: a cross-site form post cannot mint a token', async () => {
     const res = await mint(dev, { userId: 'u' }, { 'content-type': 'text/plain' });
     expect(res.status).toBe(415);
+    expect(((await res.json()) as { errors: { extensions: { code: string } }[] }).errors[0].extensions.code).toBe('BAD_REQUEST');
   });
 
   test('the allowed web origin may call it (CORS), others get no permission', async () => {

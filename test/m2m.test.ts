@@ -125,7 +125,14 @@ describe('with the flag off', () => {
       body: JSON.stringify({ type: 'user.deleted', data: { id: 'user_x' } }),
     });
     expect(res.status).toBe(503);
-    expect(((await res.json()) as { message: string }).message).toMatch(/CLERK_WEBHOOK_SIGNING_SECRET is not set/);
+    expect(await res.json()).toEqual({
+      errors: [
+        {
+          message: expect.stringMatching(/CLERK_WEBHOOK_SIGNING_SECRET is not set/),
+          extensions: { code: 'SERVICE_UNAVAILABLE', reason: 'webhooks-not-configured', requestId: res.headers.get('x-request-id') },
+        },
+      ],
+    });
     const rows = await on.db.query("SELECT count(*)::int AS n FROM webhook_events WHERE svix_id = 'msg_1'");
     expect(rows.rows[0]).toEqual({ n: 0 });
   });

@@ -22,6 +22,18 @@ async function reasonOf(token: string) {
   const res = await s.gql(VIEWER, {}, token);
   return { status: res.status, reason: res.body.errors?.[0]?.extensions?.reason as string | undefined, data: res.body.data };
 }
+/**
+ * A refusal in the one error shape every route answers with: one error, its code, the reason
+ * when there is one, and the request id the x-request-id header carries.
+ */
+function expectRefusal(res: { status: number; body: Record<string, unknown>; requestId: string | null }, status: number, code: string, reason?: string) {
+  expect(res.status).toBe(status);
+  expect(res.body).toEqual({
+    errors: [{ message: expect.stringMatching(/\w/), extensions: { code, ...(reason ? { reason } : {}), requestId: res.requestId } }],
+  });
+  expect(res.requestId).toMatch(/\S/);
+  return (res.body.errors as { message: string }[])[0].message;
+}
 const count = async (sql: string, params: unknown[]) => Number((await s.db.query<{ n: string }>(sql, params)).rows[0].n);
 const stored = (svixId: string) => count('SELECT count(*) AS n FROM webhook_events WHERE svix_id = $1', [svixId]);
 
@@ -110,20 +122,26 @@ describe('refused deliveries store nothing', () => {
     const ts = Math.floor(Date.now() / 1000);
     const body = JSON.stringify({ ...revoke(sid), object: 'event' });
     const res = await deliver(null, { id, timestamp: ts, body, ...tamper(id, ts, body) });
-    expect(res.status).toBe(400);
-    expect(res.body.error).toBe('webhook-invalid');
+    expect(expectRefusal(res, 400, 'BAD_REQUEST', 'webhook-signature-invalid')).toMatch(/^Signature verification failed/);
     await nothingFor(id, sid);
   });
 
   it('400 and a rollback for a verified event without a session id', async () => {
     const res = await deliver({ type: 'session.revoked', data: { object: 'session' } });
-    expect(res.status).toBe(400);
+    expectRefusal(res, 400, 'BAD_REQUEST', 'webhook-payload-unusable');
     expect(await stored(res.id)).toBe(0);
   });
 
   it('413 for a body over 1 MB', async () => {
     const res = await fetch(hook, { method: 'POST', headers: { 'content-type': 'application/json' }, body: 'x'.repeat(1024 * 1024 + 10) });
-    expect(res.status).toBe(413);
+    const message = expectRefusal({ status: res.status, body: (await res.json()) as Record<string, unknown>, requestId: res.headers.get('x-request-id') }, 413, 'BAD_REQUEST');
+    expect(message).toMatch(/larger than 1048576 bytes/);
+  });
+
+  it('a GET is no route (404 NOT_FOUND), in the same error shape', async () => {
+    const res = await fetch(hook);
+    const message = expectRefusal({ status: res.status, body: (await res.json()) as Record<string, unknown>, requestId: res.headers.get('x-request-id') }, 404, 'NOT_FOUND');
+    expect(message).toMatch(/No route GET \/webhooks\/clerk/);
   });
 });
 
@@ -211,8 +229,7 @@ describe('organization memberships', () => {
     ['no organization id', { type: 'organization.deleted', data: { object: 'organization' } }, 'data.id'],
   ])('%s: 400 naming the missing field, nothing stored', async (_name, event, field) => {
     const res = await deliver(event);
-    expect(res.status).toBe(400);
-    expect(String(res.body.message)).toContain(field);
+    expect(expectRefusal(res, 400, 'BAD_REQUEST', 'webhook-payload-unusable')).toContain(field);
     expect(await stored(res.id)).toBe(0);
   });
 });

@@ -2,21 +2,11 @@ import type { ApolloServerPlugin } from '@apollo/server';
 import { unwrapResolverError } from '@apollo/server/errors';
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import type { GraphQLContext } from '../context';
-import { AppError, ErrorCode, httpStatusForCode } from '../errors';
+import { AppError, ErrorCode, httpStatusForCode, INTERNAL_MESSAGE } from '../errors';
 import type { Logger } from '../log';
-import { OPERATION_NOT_TRUSTED } from './trustedDocuments';
 
-// Codes a client may see as they are: ours, and Apollo's request/validation codes.
-const PASS_THROUGH = new Set<string>([
-  ...Object.values(ErrorCode),
-  'GRAPHQL_PARSE_FAILED',
-  'GRAPHQL_VALIDATION_FAILED',
-  'BAD_REQUEST',
-  'PERSISTED_QUERY_NOT_FOUND',
-  'PERSISTED_QUERY_NOT_SUPPORTED',
-  'OPERATION_RESOLUTION_FAILURE',
-  OPERATION_NOT_TRUSTED,
-]);
+// Codes a client may see as they are: ours, and Apollo's request/validation codes (all in ErrorCode).
+const PASS_THROUGH = new Set<string>(Object.values(ErrorCode));
 
 /**
  * The one place errors leave the server. Known errors keep their code and message; anything
@@ -40,7 +30,7 @@ export function formatError(log: Logger) {
     }
     log.error('unexpected error', { error: (original as Error)?.message, stack: (original as Error)?.stack, path: formatted.path });
     return {
-      message: 'Something went wrong on our side. Retry; if it keeps happening, report the requestId.',
+      message: INTERNAL_MESSAGE,
       locations: formatted.locations,
       path: formatted.path,
       extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR },

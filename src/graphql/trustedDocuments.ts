@@ -1,8 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Config } from '../config';
+import { AppError, ErrorCode } from '../errors';
 
-/** The code of a refused operation; stable, listed in the README's error table. */
-export const OPERATION_NOT_TRUSTED = 'OPERATION_NOT_TRUSTED';
+/** A refused operation: OPERATION_NOT_TRUSTED, listed in the README's error table. */
+export const notTrusted = (message: string) => new AppError(ErrorCode.OPERATION_NOT_TRUSTED, message);
 
 type Middleware = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
 
@@ -61,7 +62,8 @@ export class TrustedDocuments {
 
   /**
    * Connect-style, after the JSON body parser and before Apollo. Rewrites a known hash into its
-   * document (POST body, or GET query string) and refuses what `resolve` refuses with 400.
+   * document (POST body, or GET query string) and refuses what `resolve` refuses: the error goes
+   * to `next`, and the pipeline writes it like every other (400).
    */
   middleware(): Middleware {
     return (req, res, next) => {
@@ -74,7 +76,7 @@ export class TrustedDocuments {
           extensions = undefined; // Apollo reports the malformed parameter itself
         }
         const r = this.resolve({ query: url.searchParams.get('query') ?? undefined, documentId: url.searchParams.get('documentId') ?? undefined, extensions });
-        if (r.kind === 'refuse') return refuse(req, res, r.message);
+        if (r.kind === 'refuse') return next(notTrusted(r.message));
         if (r.kind === 'document') {
           url.searchParams.set('query', r.query);
           url.searchParams.delete('documentId');
@@ -89,11 +91,11 @@ export class TrustedDocuments {
       if (body === null || typeof body !== 'object' || Array.isArray(body)) {
         // Not an operation (Apollo answers the malformed body); but with trusted documents only,
         // nothing that is not a known hash gets further.
-        return this.only ? refuse(req, res, 'Send one operation by hash as a JSON object.') : next();
+        return this.only ? next(notTrusted('Send one operation by hash as a JSON object.')) : next();
       }
       const payload = body as OperationPayload & Record<string, unknown>;
       const r = this.resolve(payload);
-      if (r.kind === 'refuse') return refuse(req, res, r.message);
+      if (r.kind === 'refuse') return next(notTrusted(r.message));
       if (r.kind === 'document') {
         payload.query = r.query;
         delete payload.documentId;
@@ -118,11 +120,4 @@ function withoutPersistedQuery(extensions: unknown): Record<string, unknown> | u
   if (extensions === null || typeof extensions !== 'object') return undefined;
   const { persistedQuery: _dropped, ...rest } = extensions as Record<string, unknown>;
   return Object.keys(rest).length > 0 ? rest : undefined;
-}
-
-function refuse(req: IncomingMessage, res: ServerResponse, message: string): void {
-  const requestId = (req as { requestId?: string }).requestId;
-  res.statusCode = 400;
-  res.setHeader('content-type', 'application/json; charset=utf-8');
-  res.end(JSON.stringify({ errors: [{ message, extensions: { code: OPERATION_NOT_TRUSTED, requestId } }] }));
 }

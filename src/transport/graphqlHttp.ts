@@ -26,6 +26,7 @@ export function graphqlHttpHandler(opts: GraphQLHttpOptions): (req: IncomingMess
   const json = bodyParser.json({ limit: opts.maxBodyBytes }) as unknown as Middleware;
   const fail = (req: IncomingMessage, res: ServerResponse, err: unknown) => {
     if (res.headersSent) return void res.destroy();
+    if (err instanceof AppError) return sendError(req, res, err);
     const type = (err as { type?: string } | null)?.type;
     if (type === 'entity.too.large') {
       return sendError(req, res, new AppError(ErrorCode.BAD_REQUEST, `The request body is larger than ${opts.maxBodyBytes} bytes.`, {}, { status: 413 }));

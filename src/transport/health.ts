@@ -1,5 +1,6 @@
 import type http from 'node:http';
 import type { Database } from '../store/database';
+import { sendJson } from './respond';
 
 export interface Readiness {
   status: 200 | 503;
@@ -30,11 +31,6 @@ export async function readiness(db: Database): Promise<Readiness> {
 /** GET /readyz as a plain connect-style handler (wires into any node:http pipeline). */
 export function readyz(db: Database) {
   return (_req: http.IncomingMessage, res: http.ServerResponse, _next?: (err?: unknown) => void): void => {
-    void readiness(db).then(({ status, body }) => {
-      res.statusCode = status;
-      res.setHeader('content-type', 'application/json; charset=utf-8');
-      res.setHeader('cache-control', 'no-store');
-      res.end(JSON.stringify(body));
-    });
+    void readiness(db).then(({ status, body }) => sendJson(res, status, body, { 'cache-control': 'no-store' }));
   };
 }

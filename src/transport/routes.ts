@@ -1,27 +1,35 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { AppError, ErrorCode } from '../errors';
+import { sendError } from './respond';
 
-type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+export type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
 const REQUEST_ID = /^[\w.:-]{1,100}$/;
 
+/** The answer for a path or method the server does not serve. */
+export function notFound(req: IncomingMessage, res: ServerResponse): void {
+  sendError(req, res, new AppError(ErrorCode.NOT_FOUND, `No route ${req.method} ${pathOf(req.url)}. The API is POST /graphql.`));
+}
+
 /**
- * The server's request listener: a request id for everything, then dispatch on the exact path.
- * The few routes are known up front, so a switch is the whole router; `other` takes the rest
- * (the webhook receiver and 404s).
+ * The server's request listener: a request id for everything, then dispatch on the exact path
+ * (a trailing slash ignored). The few routes are known up front, so a map is the whole router;
+ * anything else is a 404 in the one error shape.
  */
-export function routeRequests(routes: Record<string, Handler>, other: Handler): Handler {
+export function routeRequests(routes: Record<string, Handler>): Handler {
   const byPath = new Map(Object.entries(routes));
   return (req, res) => {
     const given = req.headers['x-request-id'];
     req.requestId = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     res.setHeader('x-request-id', req.requestId);
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    let path = q >= 0 ? url.slice(0, q) : url;
-    if (path.length > 1 && path.endsWith('/')) path = path.slice(0, -1);
-    const route = byPath.get(path);
-    if (route) route(req, res);
-    else other(req, res);
+    (byPath.get(pathOf(req.url)) ?? notFound)(req, res);
   };
+}
+
+function pathOf(url: string | undefined): string {
+  const u = url ?? '/';
+  const q = u.indexOf('?');
+  const path = q >= 0 ? u.slice(0, q) : u;
+  return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
 }

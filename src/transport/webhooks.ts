@@ -1,9 +1,14 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { verifyWebhook } from '@clerk/backend/webhooks';
 import type { Config } from '../config';
+import { AppError, ErrorCode, internalError } from '../errors';
 import type { Logger } from '../log';
 import { UnusablePayload, type ClerkEvent, type SessionRevocations } from '../sessions/clerkEvents';
 import type { Database } from '../store/database';
+import { readBody } from './body';
+import { clientAddress } from './http';
+import { sendError, sendJson } from './respond';
+import { notFound, type Handler } from './routes';
 
 const MAX_BODY_BYTES = 1024 * 1024;
 
@@ -15,49 +20,47 @@ export interface WebhookDeps {
 }
 
 type Outcome = 'applied' | 'duplicate' | 'ignored';
-type Next = (err?: unknown) => void;
 
-class VerificationFailed extends Error {}
-class BodyRefused extends Error {
-  constructor(readonly status: number, message: string) {
-    super(message);
-  }
-}
+/** Why a delivery was refused, in `extensions.reason` (README, "Errors"). */
+export const WebhookReason = {
+  notConfigured: 'webhooks-not-configured',
+  signatureInvalid: 'webhook-signature-invalid',
+  payloadUnusable: 'webhook-payload-unusable',
+} as const;
+
+const refused = (message: string, reason: string) => new AppError(ErrorCode.BAD_REQUEST, message, { reason });
 
 /**
- * POST /webhooks/clerk, as a plain connect-style handler: verifies the Svix signature,
- * de-duplicates the delivery, and hands the event to the sessions module in the same
- * transaction (so a failure rolls back the de-duplication row too and Svix's retry is applied).
- * The body is read raw here: the signature covers the exact bytes, so this sits before any
- * JSON parser. Mount it at the path; anything but POST to its root passes on.
+ * POST /webhooks/clerk: verifies the Svix signature, de-duplicates the delivery, and hands the
+ * event to the sessions module in the same transaction (so a failure rolls back the
+ * de-duplication row too and Svix's retry is applied). The body is read raw here: the signature
+ * covers the exact bytes, so no JSON parser runs before it. Errors leave in the one error shape
+ * (sendError), like every other route's.
  */
-export function clerkWebhooks(deps: WebhookDeps): (req: IncomingMessage, res: ServerResponse, next: Next) => void {
+export function clerkWebhooks(deps: WebhookDeps): Handler {
   const { config, log } = deps;
   const secret = config.auth.webhookSigningSecret;
-  return (req, res, next) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (req.method !== 'POST' || (path !== '/' && path !== '')) return next();
-    const requestId = (req as { requestId?: string }).requestId;
+  return (req, res) => {
+    if (req.method !== 'POST') return notFound(req, res);
+    const requestId = req.requestId;
     const svixId = header(req, 'svix-id');
     if (!secret) {
-      return send(res, 503, {
-        error: 'webhooks-not-configured',
-        message: 'CLERK_WEBHOOK_SIGNING_SECRET is not set: this server cannot verify Clerk webhooks and ignores them.',
-      });
+      const message = 'CLERK_WEBHOOK_SIGNING_SECRET is not set: this server cannot verify Clerk webhooks and ignores them.';
+      return sendError(req, res, new AppError(ErrorCode.SERVICE_UNAVAILABLE, message, { reason: WebhookReason.notConfigured }));
     }
     readBody(req, MAX_BODY_BYTES)
       .then((body) => handle(deps, secret, req, body, requestId))
       .then(
-        (outcome) => send(res, 200, { status: outcome }),
+        (outcome) => sendJson(res, 200, { status: outcome }),
         (err: unknown) => {
-          if (err instanceof BodyRefused) return send(res, err.status, { error: 'webhook-invalid', message: err.message });
-          if (err instanceof VerificationFailed || err instanceof UnusablePayload) {
-            log.warn('clerk webhook refused', { requestId, svixId, error: err.message });
-            return send(res, 400, { error: 'webhook-invalid', message: err.message });
+          if (err instanceof UnusablePayload) err = refused(err.message, WebhookReason.payloadUnusable);
+          if (err instanceof AppError) {
+            if (err.extensions.reason) log.warn('clerk webhook refused', { requestId, svixId, error: err.message });
+            return sendError(req, res, err);
           }
           // Not the sender's fault: a non-2xx makes Svix retry later, which is what we want.
           log.error('clerk webhook failed', { requestId, svixId, error: (err as Error)?.message });
-          send(res, 500, { error: 'webhook-failed', message: 'The event could not be stored; it will be retried.' });
+          sendError(req, res, internalError());
         },
       );
   };
@@ -75,7 +78,7 @@ async function handle(deps: WebhookDeps, secret: string, req: IncomingMessage, b
     const request = new Request('http://webhook.invalid/webhooks/clerk', { method: 'POST', headers, body: new Uint8Array(body) });
     event = (await verifyWebhook(request, { signingSecret: secret })) as unknown as typeof event;
   } catch (err) {
-    throw new VerificationFailed(`Signature verification failed: ${(err as Error)?.message ?? 'unknown error'}`);
+    throw refused(`Signature verification failed: ${(err as Error)?.message ?? 'unknown error'}`, WebhookReason.signatureInvalid);
   }
   const clerkEvent: ClerkEvent = {
     // Covered by the signature, so it is Svix's id for this delivery and not the caller's choice.
@@ -83,7 +86,7 @@ async function handle(deps: WebhookDeps, secret: string, req: IncomingMessage, b
     type: typeof event.type === 'string' ? event.type : '',
     data: event.data && typeof event.data === 'object' ? event.data : {},
   };
-  const meta = { requestId: requestId ?? null, ip: req.socket.remoteAddress ?? null, userAgent: header(req, 'user-agent') ?? null };
+  const meta = { requestId: requestId ?? null, ip: clientAddress(req), userAgent: header(req, 'user-agent') ?? null };
   const effects = await deps.db.transaction(async (tx) => {
     const fresh = await tx.query(
       'INSERT INTO webhook_events (svix_id, type, received_at) VALUES ($1, $2, now()) ON CONFLICT (svix_id) DO NOTHING RETURNING svix_id',
@@ -101,35 +104,4 @@ async function handle(deps: WebhookDeps, secret: string, req: IncomingMessage, b
 function header(req: IncomingMessage, name: string): string | undefined {
   const v = req.headers[name];
   return Array.isArray(v) ? v[0] : v;
-}
-
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let refused = false;
-    req.on('data', (chunk: Buffer) => {
-      if (refused) return;
-      size += chunk.length;
-      if (size > limit) {
-        refused = true;
-        reject(new BodyRefused(413, `The body is larger than ${limit} bytes.`));
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => {
-      if (!refused) resolve(Buffer.concat(chunks));
-    });
-    req.on('error', () => {
-      if (!refused) reject(new BodyRefused(400, 'The body could not be read.'));
-      refused = true;
-    });
-  });
-}
-
-function send(res: ServerResponse, status: number, body: Record<string, unknown>): void {
-  res.statusCode = status;
-  res.setHeader('content-type', 'application/json; charset=utf-8');
-  res.end(JSON.stringify(body));
 }

@@ -10,8 +10,10 @@ import { AuthFailure, AuthReason, KeysUnavailable } from '../auth/errors';
 import type { Principal } from '../auth/principal';
 import type { TokenVerifier } from '../auth/verify';
 import { createContext, type Services } from '../context';
-import { OPERATION_NOT_TRUSTED, type TrustedDocuments } from '../graphql/trustedDocuments';
+import { notTrusted, type TrustedDocuments } from '../graphql/trustedDocuments';
+import { ErrorCode } from '../errors';
 import type { Logger } from '../log';
+import { clientAddress } from './http';
 
 type Extra = {
   socket: WebSocket;
@@ -82,20 +84,20 @@ export function attachWebSocket(server: Server, opts: WsOptions): { close(): Pro
             await opts.verifier.verify(ctx.extra.token);
           } catch (err) {
             refuse(ctx, err, opts.log);
-            return [new GraphQLError('Unauthorized', { extensions: { code: 'UNAUTHENTICATED' } })];
+            return [new GraphQLError('Unauthorized', { extensions: { code: ErrorCode.UNAUTHENTICATED } })];
           }
         }
         const resolved = opts.trusted?.resolve(payload) ?? { kind: 'pass' };
-        if (resolved.kind === 'refuse') return [new GraphQLError(resolved.message, { extensions: { code: OPERATION_NOT_TRUSTED } })];
+        if (resolved.kind === 'refuse') return [notTrusted(resolved.message).toGraphQLError()];
         let document;
         try {
           // The same token limit as HTTP (Apollo's parseOptions in server.ts).
           document = parse(resolved.kind === 'document' ? resolved.query : payload.query, { maxTokens: 1000 });
         } catch (err) {
-          return [new GraphQLError((err as Error).message, { extensions: { code: 'GRAPHQL_PARSE_FAILED' } })];
+          return [new GraphQLError((err as Error).message, { extensions: { code: ErrorCode.GRAPHQL_PARSE_FAILED } })];
         }
         const errors = validate(opts.schema, document, [...specifiedRules, ...opts.validationRules]);
-        if (errors.length) return errors.map((e) => new GraphQLError(e.message, { nodes: e.nodes, extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } }));
+        if (errors.length) return errors.map((e) => new GraphQLError(e.message, { nodes: e.nodes, extensions: { code: ErrorCode.GRAPHQL_VALIDATION_FAILED } }));
         const req = ctx.extra.request;
         return {
           schema: opts.schema,
@@ -104,7 +106,7 @@ export function attachWebSocket(server: Server, opts: WsOptions): { close(): Pro
           operationName: payload.operationName ?? undefined,
           contextValue: createContext(opts.services, ctx.extra.principal ?? null, {
             requestId: randomUUID(),
-            ip: req.socket.remoteAddress ?? null,
+            ip: clientAddress(req),
             userAgent: req.headers['user-agent'] ?? null,
           }),
         };

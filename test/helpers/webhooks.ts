@@ -20,7 +20,7 @@ export async function deliverWebhook(
   secret: string,
   event: { type: string; data: Record<string, unknown> } | null,
   d: Delivery = {},
-): Promise<{ status: number; body: Record<string, unknown>; id: string }> {
+): Promise<{ status: number; body: Record<string, unknown>; id: string; requestId: string | null }> {
   const id = d.id ?? `msg_${randomUUID()}`;
   const timestamp = d.timestamp ?? Math.floor(Date.now() / 1000);
   const body = d.body ?? JSON.stringify({ ...event, object: 'event', timestamp: Date.now(), instance_id: 'ins_test' });
@@ -28,5 +28,5 @@ export async function deliverWebhook(
   const signature = d.signature === undefined ? svixSignature(secret, id, timestamp, body) : d.signature;
   if (signature !== null) headers['svix-signature'] = signature;
   const res = await fetch(hookUrl, { method: 'POST', headers, body });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown>, id };
+  return { status: res.status, body: (await res.json()) as Record<string, unknown>, id, requestId: res.headers.get('x-request-id') };
 }

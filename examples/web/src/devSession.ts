@@ -27,8 +27,8 @@ export function createDevSession(apiUrl: string, profile: DevProfile, onSignOut:
       body: JSON.stringify({ userId: profile.userId, email: profile.email || undefined, role: profile.role || undefined, ttlSeconds: profile.ttlSeconds }),
     });
     if (res.status === 404) throw new Error('This server has no development sign-in (it uses Clerk, runs in production, or listens beyond loopback).');
-    const body = (await res.json().catch(() => ({}))) as { token?: string; expiresAt?: string; error?: string };
-    if (!res.ok || !body.token || !body.expiresAt) throw new Error(body.error ?? `Development sign-in failed (HTTP ${res.status}).`);
+    const body = (await res.json().catch(() => ({}))) as { token?: string; expiresAt?: string; errors?: { message?: string }[] };
+    if (!res.ok || !body.token || !body.expiresAt) throw new Error(body.errors?.[0]?.message ?? `Development sign-in failed (HTTP ${res.status}).`);
     current = { token: body.token, expiresAt: Date.parse(body.expiresAt) };
     return body.token;
   }

@@ -2,7 +2,7 @@
  * Folders are layers (docs/architecture in the README): store < audit < jobs < graphql/transport,
  * with cli/ and server.ts at the top; auth below authz. `npm test` runs this check; it fails on any
  * import cycle (type-only imports count: tsPreCompilationDeps) and on a lower layer importing a
- * higher one. config.ts, errors.ts, log.ts and generated/ sit below everything and may be used
+ * higher one. config.ts, errors.ts, log.ts, threads.ts and generated/ sit below everything and may be used
  * from anywhere.
  *
  * Known exceptions are listed by name in KNOWN below, each with why it is still there; an empty

@@ -16,16 +16,21 @@ export interface AuditActor {
   emailUnknown?: string;
 }
 
-export const SYSTEM_WORKER: AuditActor = {
-  actorId: 'system:worker',
-  actorEmail: null,
-  sessionId: null,
-  tokenIssuedAt: null,
-  impersonatorId: null,
-  requestId: null,
-  ip: null,
-  userAgent: null,
-};
+/** An actor that is part of the system (`system:...`): no user, no session, no token. */
+export function systemActor(actorId: `system:${string}`, where: Partial<Pick<AuditActor, 'requestId' | 'ip' | 'userAgent'>> = {}): AuditActor {
+  return {
+    actorId,
+    actorEmail: null,
+    sessionId: null,
+    tokenIssuedAt: null,
+    impersonatorId: null,
+    requestId: where.requestId ?? null,
+    ip: where.ip ?? null,
+    userAgent: where.userAgent ?? null,
+  };
+}
+
+export const SYSTEM_WORKER: AuditActor = systemActor('system:worker');
 
 export interface AuditEventRecord {
   seq: string;

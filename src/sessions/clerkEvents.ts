@@ -1,9 +1,9 @@
 import { appendEvent } from '../audit/trail';
-import { AuditAction, type AuditActor } from '../audit/event';
+import { AuditAction, systemActor } from '../audit/event';
 import type { SqlClient } from '../store/database';
 import { REVOCATION_CHANNEL, type DatabaseSessionGate, type RevocationNotice } from './gate';
 
-export const WEBHOOK_ACTOR_ID = 'system:clerk-webhook';
+export const WEBHOOK_ACTOR_ID = 'system:clerk-webhook' as const;
 const REVOKING_EVENTS = new Set(['session.revoked', 'session.ended', 'session.removed']);
 /** A member removed or given another role, or the organization deleted: older tokens naming it are stale. */
 const MEMBERSHIP_EVENTS = new Set(['organizationMembership.deleted', 'organizationMembership.updated', 'organization.deleted']);
@@ -140,15 +140,6 @@ async function audit(
   e: { userId?: string; stream?: string; action: string; after: Record<string, unknown> },
 ): Promise<void> {
   const now = await tx.query<{ now: Date }>("SELECT date_trunc('milliseconds', now()) AS now");
-  const actor: AuditActor = {
-    actorId: WEBHOOK_ACTOR_ID,
-    actorEmail: null,
-    sessionId: null,
-    tokenIssuedAt: null,
-    impersonatorId: null,
-    requestId: meta.requestId,
-    ip: meta.ip,
-    userAgent: meta.userAgent?.slice(0, 512) ?? null,
-  };
+  const actor = systemActor(WEBHOOK_ACTOR_ID, { requestId: meta.requestId, ip: meta.ip, userAgent: meta.userAgent?.slice(0, 512) });
   await appendEvent(tx, { stream: e.stream ?? `user:${e.userId}`, mode: 'shared', action: e.action, occurredAt: now.rows[0].now, actor, after: e.after });
 }

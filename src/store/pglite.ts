@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startModuleThread } from '../threads';
 import { lockDataDir } from './dataLock';
 import type { Database, QueryResult, SqlClient } from './database';
 import type { Reply, Request, SerializedError, ThreadData } from './pgliteThread';
@@ -12,13 +13,6 @@ import type { Reply, Request, SerializedError, ThreadData } from './pgliteThread
  */
 const CONF = 'shared_buffers=32MB';
 
-// Starts the thread module as it is here: compiled JavaScript, or TypeScript through tsx (which
-// a worker does not inherit from `tsx src/cli.ts` or from jest).
-const BOOTSTRAP = `
-const { workerData } = require('node:worker_threads');
-if (workerData.register) require(workerData.register).register();
-require(workerData.file);`;
-
 type Unsent = Request extends infer R ? (R extends Request ? Omit<R, 'id'> : never) : never;
 
 /** A database error rebuilt on this side, with PostgreSQL's fields (code is the SQLSTATE). */
@@ -27,11 +21,7 @@ function rebuild(e: SerializedError): Error {
 }
 
 function startThread(data: ThreadData): { worker: Worker; ready: Promise<void> } {
-  const ext = path.extname(__filename);
-  const worker = new Worker(BOOTSTRAP, {
-    eval: true,
-    workerData: { ...data, file: path.join(__dirname, `pgliteThread${ext}`), register: ext === '.ts' ? require.resolve('tsx/cjs/api') : null },
-  });
+  const worker = startModuleThread(__filename, 'pgliteThread', data);
   const ready = new Promise<void>((resolve, reject) => {
     const onMessage = (m: Reply) => {
       if ('ready' in m) resolve();

@@ -1,5 +1,5 @@
-import path from 'node:path';
-import { parentPort, Worker } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
+import { startModuleThread } from '../../../threads';
 
 /** Worker threads running one module, each request answered by the worker it was sent to. */
 export interface WorkerPool<Req, Res> {
@@ -12,26 +12,14 @@ export interface WorkerPool<Req, Res> {
   close(): Promise<void>;
 }
 
-// Runs the worker module as it is here: compiled JavaScript, or TypeScript through tsx (which the
-// worker's own loader does not inherit from `tsx src/cli.ts`).
-const BOOTSTRAP = `
-const { workerData } = require('node:worker_threads');
-if (workerData.register) require(workerData.register).register();
-require(workerData.file);`;
-
 /** `n` workers running `<name>.ts` or `<name>.js` beside this file (which calls serveRequests). */
 export function workerPool<Req, Res>(name: string, n: number): WorkerPool<Req, Res> {
-  const ext = path.extname(__filename);
-  const workerData = {
-    file: path.join(__dirname, `${name}${ext}`),
-    register: ext === '.ts' ? require.resolve('tsx/cjs/api') : null,
-  };
   type Pending = { resolve: (v: Res) => void; reject: (e: Error) => void };
   let started = 0;
   let allStarted!: () => void;
   const startedPromise = new Promise<void>((resolve) => (allStarted = resolve));
   const workers = Array.from({ length: n }, () => {
-    const w = new Worker(BOOTSTRAP, { eval: true, workerData });
+    const w = startModuleThread(__filename, name);
     const pending = new Map<number, Pending>();
     w.on('message', (m: { id: number; res?: Res; error?: string; ready?: true }) => {
       if (m.ready) {

@@ -10,7 +10,7 @@ import { loadCheckpointSigner } from './audit/checkpoint/key';
 import { createAuth, type AuthSetup } from './auth/setup';
 import { createClerkUserEmails } from './auth/userEmails';
 import type { Config } from './config';
-import { createContext, type GraphQLContext, type Services } from './context';
+import type { GraphQLContext, Services } from './context';
 import { internalError } from './errors';
 import { errorStatusPlugin, formatError } from './graphql/errors';
 import { buildSchema } from './graphql/schema';

@@ -3,6 +3,16 @@ import type { SqlClient } from '../store/database';
 import { canonicalJson, sha256Hex } from './canonical';
 import { canonicalFields, EVENT_FIELDS, type AuditActor, type AuditEventRecord } from './event';
 
+// Database time at millisecond precision: the same instant goes into the changed row, the audit
+// event and its hashed canonical form, and JavaScript Dates hold milliseconds.
+export const NOW_MS = "date_trunc('milliseconds', now())";
+
+/** The database clock at millisecond precision, as events record it. */
+export async function dbNow(tx: SqlClient): Promise<Date> {
+  const res = await tx.query<{ now: Date }>(`SELECT ${NOW_MS} AS now`);
+  return res.rows[0].now;
+}
+
 /**
  * How the appender learns the chain head of its stream:
  * - `new`: the stream starts with this event (a job being created): no read at all;

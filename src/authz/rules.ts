@@ -3,7 +3,7 @@ import { rule } from 'graphql-shield';
 import { isAdmin, isAuditor } from '../auth/principal';
 import { auditActorOf, type GraphQLContext } from '../context';
 import { AppError, ErrorCode, forbidden } from '../errors';
-import { isUuid } from '../jobs/service';
+import { isUuid } from '../store/uuid';
 
 export const notSignedIn = () =>
   new AppError(ErrorCode.UNAUTHENTICATED, 'Sign in first: send a Clerk session token as "Authorization: Bearer <token>".', {

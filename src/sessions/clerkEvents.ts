@@ -1,4 +1,4 @@
-import { appendEvent } from '../audit/trail';
+import { appendEvent, dbNow } from '../audit/trail';
 import { AuditAction, systemActor } from '../audit/event';
 import type { SqlClient } from '../store/database';
 import { REVOCATION_CHANNEL, type DatabaseSessionGate, type RevocationNotice } from './gate';
@@ -82,7 +82,7 @@ export class SessionRevocations {
     }
     if (MEMBERSHIP_EVENTS.has(type)) {
       const org = type === 'organization.deleted' ? { id: idOf(data.id, 'organization'), user: '' } : membershipOf(data);
-      const at = (await tx.query<{ at: Date }>("SELECT date_trunc('milliseconds', now()) AS at")).rows[0].at;
+      const at = await dbNow(tx);
       await tx.query(
         `INSERT INTO org_membership_changes (org_id, user_id, changed_at, event_id) VALUES ($1, $2, $3, $4)
          ON CONFLICT (org_id, user_id) DO UPDATE SET changed_at = EXCLUDED.changed_at, event_id = EXCLUDED.event_id
@@ -139,7 +139,7 @@ async function audit(
   meta: DeliveryMeta,
   e: { userId?: string; stream?: string; action: string; after: Record<string, unknown> },
 ): Promise<void> {
-  const now = await tx.query<{ now: Date }>("SELECT date_trunc('milliseconds', now()) AS now");
+  const now = await dbNow(tx);
   const actor = systemActor(WEBHOOK_ACTOR_ID, { requestId: meta.requestId, ip: meta.ip, userAgent: meta.userAgent?.slice(0, 512) });
-  await appendEvent(tx, { stream: e.stream ?? `user:${e.userId}`, mode: 'shared', action: e.action, occurredAt: now.rows[0].now, actor, after: e.after });
+  await appendEvent(tx, { stream: e.stream ?? `user:${e.userId}`, mode: 'shared', action: e.action, occurredAt: now, actor, after: e.after });
 }

@@ -4,7 +4,7 @@ import { sqlStateOf, SqlState, type Database, type SqlClient } from '../../store
 import { ensureTrailId } from '../identity';
 import { appendJournal } from './journal';
 import type { CheckpointSigner } from './key';
-import { CHECKPOINT_COLUMNS, checkpointRowToRecord, checkpointSigningText, checkpointToJson, type CheckpointRecord } from './record';
+import { CHECKPOINT_COLUMNS, checkpointRowToRecord, checkpointSigningText, type CheckpointRecord } from './record';
 
 /** Above this many unused seqs in one interval the list is dropped and verify relies on the count. */
 export const MAX_LISTED_MISSING = 10_000;

@@ -4,13 +4,11 @@ import { sqlStateOf, type Database, type SqlClient } from '../../store/database'
 import { AGREED_BATCH_SQL, type AgreedRow } from './fast/agreementSql';
 import { inlineRowChecker, workerRowChecker, type RowChecker } from './fast/copyCheckers';
 import { chainFields, copyBatchSql, indexRows } from './fast/copyRows';
-import { CHECKPOINT_COLUMNS, checkpointRowToRecord, type CheckpointRecord } from '../checkpoint/record';
+import { CHECKPOINT_COLUMNS, checkpointRowToRecord } from '../checkpoint/record';
 import { keysetBatches, type FetchRange } from './keysetBatches';
-import type { AuditEventRecord } from '../event';
-import { type ExportLine } from '../export/format';
 import { show } from './findings';
 import { selfCheck } from './self';
-import type { AuditSource, CheckedEvent, PrecheckedEvent, SelfCheck, VerifyEvent } from './types';
+import type { AuditSource, CheckedEvent, VerifyEvent } from './types';
 import { trailIdOf } from '../identity';
 
 export const VERIFY_BATCH = 5000;

@@ -8,6 +8,8 @@ import { startServer, type RunningServer } from '../../src/server';
 import type { Database } from '../../src/store/database';
 import { migrate } from '../../src/store/migrate';
 import { openPglite } from '../../src/store/pglite';
+import { openStore, type StoreUnderTest } from './databases';
+import type { StoreKind } from './stores';
 
 process.env.CLERK_TELEMETRY_DISABLED = '1';
 
@@ -32,14 +34,23 @@ export async function openTestDatabase(): Promise<Database> {
 }
 
 /**
- * A real server on 127.0.0.1, port 0, with its own data directory and in-memory PGlite.
- * The worker is off unless asked for, so tests control when jobs move.
+ * A real server on 127.0.0.1, port 0, with its own data directory. Its database: `db` when
+ * given (the caller closes it); else a fresh one of `store` (a new PostgreSQL database from the
+ * migrated template, dropped at close); else in-memory PGlite. The worker is off unless asked
+ * for, so tests control when jobs move.
  */
-export async function startTestServer(env: Record<string, string> = {}, opts: { db?: Database } = {}): Promise<TestServer> {
+export async function startTestServer(env: Record<string, string> = {}, opts: { db?: Database; store?: StoreKind } = {}): Promise<TestServer> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jobledger-test-'));
   const config = loadConfig({ NODE_ENV: 'test', PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, WORKER_ENABLED: 'false', RATE_LIMIT_PER_MINUTE: '0', ...env });
-  const db = opts.db ?? (await openTestDatabase());
-  const server = await startServer(config, { db, log: createLogger((env.LOG_LEVEL as never) ?? 'silent') });
+  const store: StoreUnderTest | null = opts.db || !opts.store ? null : await openStore(opts.store);
+  const db = opts.db ?? store?.db ?? (await openTestDatabase());
+  let server: RunningServer;
+  try {
+    server = await startServer(config, { db, log: createLogger((env.LOG_LEVEL as never) ?? 'silent') });
+  } catch (err) {
+    await (store ? store.close() : opts.db ? undefined : db.close());
+    throw err;
+  }
   return {
     ...server,
     dataDir,
@@ -64,7 +75,8 @@ export async function startTestServer(env: Record<string, string> = {}, opts: { 
     },
     async close() {
       await server.stop();
-      if (!opts.db) await db.close();
+      if (store) await store.close();
+      else if (!opts.db) await db.close();
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };

@@ -23,7 +23,9 @@ import type { Database } from './store/database';
 import { SessionRevocations } from './sessions/clerkEvents';
 import { DatabaseSessionGate } from './sessions/gate';
 import { openMigratedDatabase } from './store/open';
-import { authenticate, FixedWindowLimiter, rateLimit } from './transport/http';
+import { authenticate } from './transport/http';
+import { clientAddressResolver } from './transport/clientAddress';
+import { createRateLimits } from './transport/rateLimits';
 import { cors } from './transport/cors';
 import { csrfPrevention } from './transport/csrf';
 import { readyz } from './transport/health';
@@ -118,11 +120,14 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   });
   await apollo.start();
 
+  const addressOf = clientAddressResolver(config.trustProxy);
+  const limits = createRateLimits({ perMinute: config.rateLimitPerMinute, authFailuresPerMinute: config.authFailuresPerMinute, db, log });
+  const requestLimit = limits.middleware(addressOf);
   const devToken = devTokenRoute(config, auth);
   // The webhook receiver is the one route still on Express; everything else is plain node:http.
   const other = express();
   other.disable('x-powered-by');
-  other.use('/webhooks/clerk', clerkWebhooks({ config, db, sessions, log }));
+  other.use('/webhooks/clerk', clerkWebhooks({ config, db, sessions, log, addressOf, failures: limits.failures }));
   other.use((req, res) => sendError(req, res, new AppError(ErrorCode.NOT_FOUND, `No route ${req.method} ${req.path}. The API is POST /graphql.`)));
   httpServer.on(
     'request',
@@ -133,8 +138,9 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
           services,
           log,
           maxBodyBytes: config.maxBodyBytes,
+          addressOf,
           beforeBody: [cors(config), csrfPrevention()],
-          afterBody: [trusted.middleware(), authenticate(auth.verifier, log, new FixedWindowLimiter(config.rateLimitPerMinute)), rateLimit(new FixedWindowLimiter(config.rateLimitPerMinute))],
+          afterBody: [trusted.middleware(), authenticate(auth.verifier, log, limits.failures, addressOf), ...(requestLimit ? [requestLimit] : [])],
         }),
         '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
         ...(devToken ? { '/dev/token': pipeline([cors(config)], (req, res) => devToken(req, res, () => undefined), (req, res) => sendError(req, res, internalError())) } : {}),
@@ -152,6 +158,8 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     validationRules: armor.validationRules,
     clockSkewMs: config.auth.clockSkewMs,
     trusted,
+    addressOf,
+    failures: limits.failures,
     formatError: (e) => format(e.toJSON(), e),
   });
 
@@ -183,6 +191,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
         await jobEvents.stop();
         await stopFollowing();
         await checkpointer.stop({ seal: config.audit.checkpointIntervalMs > 0 });
+        await limits.stop();
         if (!deps.db) await db.close();
       })();
       return stopping;

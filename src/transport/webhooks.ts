@@ -1,9 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { verifyWebhook } from '@clerk/backend/webhooks';
 import type { Config } from '../config';
+import { tooManyRefusals } from '../errors';
 import type { Logger } from '../log';
 import { UnusablePayload, type ClerkEvent, type SessionRevocations } from '../sessions/clerkEvents';
 import type { Database } from '../store/database';
+import { addressKey, type AddressOf } from './clientAddress';
+import type { FailureBudget } from './rateLimits';
+import { sendError } from './respond';
 
 const MAX_BODY_BYTES = 1024 * 1024;
 
@@ -12,6 +16,10 @@ export interface WebhookDeps {
   db: Database;
   sessions: SessionRevocations;
   log: Logger;
+  /** Where the request comes from (TRUST_PROXY): the audit trail's `ip` and the failure budget's key. */
+  addressOf: AddressOf;
+  /** Refused signatures draw on the same budget as refused tokens. */
+  failures: FailureBudget;
 }
 
 type Outcome = 'applied' | 'duplicate' | 'ignored';
@@ -30,6 +38,9 @@ class BodyRefused extends Error {
  * transaction (so a failure rolls back the de-duplication row too and Svix's retry is applied).
  * The body is read raw here: the signature covers the exact bytes, so this sits before any
  * JSON parser. Mount it at the path; anything but POST to its root passes on.
+ *
+ * A refused signature counts against the client address's refused-credential budget; past it the
+ * address gets 429 RATE_LIMITED with Retry-After before its body is read (Svix retries later).
  */
 export function clerkWebhooks(deps: WebhookDeps): (req: IncomingMessage, res: ServerResponse, next: Next) => void {
   const { config, log } = deps;
@@ -45,14 +56,19 @@ export function clerkWebhooks(deps: WebhookDeps): (req: IncomingMessage, res: Se
         message: 'CLERK_WEBHOOK_SIGNING_SECRET is not set: this server cannot verify Clerk webhooks and ignores them.',
       });
     }
+    const clientKey = addressKey(deps.addressOf(req));
+    const blocked = deps.failures.blocked(clientKey);
+    if (blocked) return sendError(req, res, tooManyRefusals(deps.failures.perMinute, blocked));
     readBody(req, MAX_BODY_BYTES)
       .then((body) => handle(deps, secret, req, body, requestId))
       .then(
         (outcome) => send(res, 200, { status: outcome }),
-        (err: unknown) => {
+        async (err: unknown) => {
           if (err instanceof BodyRefused) return send(res, err.status, { error: 'webhook-invalid', message: err.message });
           if (err instanceof VerificationFailed || err instanceof UnusablePayload) {
             log.warn('clerk webhook refused', { requestId, svixId, error: err.message });
+            const over = err instanceof VerificationFailed ? await deps.failures.refuse(clientKey) : 0;
+            if (over) return sendError(req, res, tooManyRefusals(deps.failures.perMinute, over));
             return send(res, 400, { error: 'webhook-invalid', message: err.message });
           }
           // Not the sender's fault: a non-2xx makes Svix retry later, which is what we want.
@@ -83,7 +99,7 @@ async function handle(deps: WebhookDeps, secret: string, req: IncomingMessage, b
     type: typeof event.type === 'string' ? event.type : '',
     data: event.data && typeof event.data === 'object' ? event.data : {},
   };
-  const meta = { requestId: requestId ?? null, ip: req.socket.remoteAddress ?? null, userAgent: header(req, 'user-agent') ?? null };
+  const meta = { requestId: requestId ?? null, ip: deps.addressOf(req), userAgent: header(req, 'user-agent') ?? null };
   const effects = await deps.db.transaction(async (tx) => {
     const fresh = await tx.query(
       'INSERT INTO webhook_events (svix_id, type, received_at) VALUES ($1, $2, now()) ON CONFLICT (svix_id) DO NOTHING RETURNING svix_id',

@@ -62,7 +62,7 @@ export function createRateLimits(opts: RateLimitOptions): RateLimits {
       failureCounter = shared('authfail', authFailuresPerMinute, new RateLimiterMemory({ keyPrefix: 'authfail', points: authFailuresPerMinute, duration: WINDOW_S }));
     }
     const cleaner = shared('req', 1) as unknown as { clearExpired(expiredBefore: number): Promise<void> };
-    const clear = setInterval(() => void cleaner.clearExpired(Date.now() - 3_600_000), CLEAR_EXPIRED_MS);
+    const clear = setInterval(() => void cleaner.clearExpired(Date.now()), CLEAR_EXPIRED_MS);
     clear.unref();
     timers.push(clear);
   } else {

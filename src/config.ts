@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
+import proxyAddr from 'proxy-addr';
 import { ConfigError } from './errors';
 
 export type AuthMode = 'jwt-key' | 'jwks' | 'dev';
@@ -30,6 +31,13 @@ export interface AuthConfig {
   sessionCheckCacheMs: number;
 }
 
+/**
+ * TRUST_PROXY, Express's `trust proxy` without `true`: off, the number of proxies in front of the
+ * server, or the addresses/CIDRs (and proxy-addr's `loopback`, `linklocal`, `uniquelocal`) whose
+ * X-Forwarded-For is believed.
+ */
+export type TrustProxy = { kind: 'off' } | { kind: 'hops'; hops: number } | { kind: 'addresses'; addresses: string[] };
+
 export interface Config {
   production: boolean;
   nodeEnv: string;
@@ -43,6 +51,9 @@ export interface Config {
   logLevel: LogLevel;
   worker: { enabled: boolean; concurrency: number; pollMs: number };
   rateLimitPerMinute: number;
+  /** Refused tokens and webhook signatures per client address a minute, across HTTP, WebSocket and webhooks; 0 disables. */
+  authFailuresPerMinute: number;
+  trustProxy: TrustProxy;
   /** Bound on an orderly stop; past it (or on a second signal) the process exits at once. */
   shutdownTimeoutMs: number;
   audit: { checkpointIntervalMs: number; checkpointKeyPem?: string };
@@ -166,6 +177,9 @@ export function loadConfig(env: Env): Config {
   const corsOrigins = list('CORS_ORIGINS');
   for (const o of corsOrigins) url('CORS_ORIGINS', o);
 
+  const rateLimitPerMinute = int('RATE_LIMIT_PER_MINUTE', 600, 0, 1_000_000);
+  const trustProxy = readTrustProxy(str('TRUST_PROXY'), problems);
+
   const trustedPath = str('TRUSTED_DOCUMENTS');
   const trustedDocuments = trustedPath === undefined ? undefined : readTrustedDocuments(path.resolve(trustedPath), problems);
 
@@ -202,7 +216,9 @@ export function loadConfig(env: Env): Config {
       concurrency: int('WORKER_CONCURRENCY', 2, 1, 64),
       pollMs: int('WORKER_POLL_MS', 1000, 10, 60_000),
     },
-    rateLimitPerMinute: int('RATE_LIMIT_PER_MINUTE', 600, 0, 1_000_000),
+    rateLimitPerMinute,
+    authFailuresPerMinute: int('RATE_LIMIT_AUTH_FAILURES_PER_MINUTE', rateLimitPerMinute, 0, 1_000_000),
+    trustProxy,
     shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
     audit: {
       checkpointIntervalMs: int('AUDIT_CHECKPOINT_INTERVAL_MS', 10_000, 0, 86_400_000),
@@ -216,6 +232,36 @@ export function loadConfig(env: Env): Config {
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/**
+ * Express's `trust proxy` values, checked here so that a typo stops start-up instead of silently
+ * recording the balancer's address (or, worse, believing every client's X-Forwarded-For).
+ * `true` is refused: trusting every hop lets any client choose the address it is recorded and
+ * rate-limited under.
+ */
+function readTrustProxy(raw: string | undefined, problems: string[]): TrustProxy {
+  const how = 'give the number of proxies in front of the server (e.g. 1), or their addresses or CIDRs, comma-separated (e.g. 10.0.0.0/8,loopback)';
+  if (raw === undefined || /^(false|off|0)$/i.test(raw)) return { kind: 'off' };
+  if (/^(true|yes|on|all|\*)$/i.test(raw)) {
+    problems.push(`TRUST_PROXY=${raw} would believe every X-Forwarded-For, so any client could choose the address it is recorded and rate-limited under: ${how}.`);
+    return { kind: 'off' };
+  }
+  if (/^\d+$/.test(raw)) {
+    const hops = Number(raw);
+    if (hops <= 32) return { kind: 'hops', hops };
+    problems.push(`TRUST_PROXY must be a number of proxies from 0 to 32 (got "${raw}"), or addresses.`);
+    return { kind: 'off' };
+  }
+  const addresses = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  try {
+    if (addresses.length === 0) throw new Error('no address');
+    proxyAddr.compile(addresses);
+    return { kind: 'addresses', addresses };
+  } catch (err) {
+    problems.push(`TRUST_PROXY: ${(err as Error).message} (got "${raw}"); ${how}. loopback, linklocal and uniquelocal name those ranges.`);
+    return { kind: 'off' };
+  }
 }
 
 /** A PEM pasted into an env var often arrives with literal `\n` sequences or stray quotes. */

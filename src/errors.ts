@@ -91,6 +91,12 @@ export const internalError = () => new AppError(ErrorCode.INTERNAL_SERVER_ERROR,
 export const rateLimited = (perMinute: number, retryAfterSeconds: number) =>
   new RateLimited(`Too many requests: at most ${perMinute} a minute. Retry after the Retry-After header's seconds.`, retryAfterSeconds);
 
+export const tooManyRefusals = (perMinute: number, retryAfterSeconds: number) =>
+  new RateLimited(
+    `Too many refused credentials from this address: at most ${perMinute} a minute. Retry after the Retry-After header's seconds with a valid token.`,
+    retryAfterSeconds,
+  );
+
 export class RateLimited extends AppError {
   constructor(message: string, readonly retryAfterSeconds: number) {
     super(ErrorCode.RATE_LIMITED, message);

@@ -22,7 +22,9 @@ import type { Database } from './store/database';
 import { SessionRevocations } from './sessions/clerkEvents';
 import { DatabaseSessionGate } from './sessions/gate';
 import { openMigratedDatabase } from './store/open';
-import { authenticate, FixedWindowLimiter, rateLimit } from './transport/http';
+import { authenticate } from './transport/http';
+import { clientAddressResolver } from './transport/clientAddress';
+import { createRateLimits } from './transport/rateLimits';
 import { cors } from './transport/cors';
 import { csrfPrevention } from './transport/csrf';
 import { readyz } from './transport/health';
@@ -117,6 +119,9 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   });
   await apollo.start();
 
+  const addressOf = clientAddressResolver(config.trustProxy);
+  const limits = createRateLimits({ perMinute: config.rateLimitPerMinute, authFailuresPerMinute: config.authFailuresPerMinute, db, log });
+  const requestLimit = limits.middleware(addressOf);
   const devToken = devTokenRoute(config, auth);
   httpServer.on(
     'request',
@@ -126,13 +131,14 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
         services,
         log,
         maxBodyBytes: config.maxBodyBytes,
+        addressOf,
         beforeBody: [cors(config), csrfPrevention()],
-        afterBody: [trusted.middleware(), authenticate(auth.verifier, log, new FixedWindowLimiter(config.rateLimitPerMinute)), rateLimit(new FixedWindowLimiter(config.rateLimitPerMinute))],
+        afterBody: [trusted.middleware(), authenticate(auth.verifier, log, limits.failures, addressOf), ...(requestLimit ? [requestLimit] : [])],
       }),
       '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
       ...(devToken ? { '/dev/token': pipeline([cors(config)], devToken, (req, res) => sendError(req, res, internalError())) } : {}),
       '/readyz': readyz(db),
-      '/webhooks/clerk': clerkWebhooks({ config, db, sessions, log }),
+      '/webhooks/clerk': clerkWebhooks({ config, db, sessions, log, addressOf, failures: limits.failures }),
     }),
   );
 
@@ -144,6 +150,8 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     validationRules: armor.validationRules,
     clockSkewMs: config.auth.clockSkewMs,
     trusted,
+    addressOf,
+    failures: limits.failures,
     formatError: (e) => format(e.toJSON(), e),
   });
 
@@ -175,6 +183,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
         await jobEvents.stop();
         await stopFollowing();
         await checkpointer.stop({ seal: config.audit.checkpointIntervalMs > 0 });
+        await limits.stop();
         if (!deps.db) await db.close();
       })();
       return stopping;

@@ -82,6 +82,33 @@ describe('loadConfig names the variable to set', () => {
   });
 });
 
+describe('TRUST_PROXY and the rate limits', () => {
+  test('TRUST_PROXY: off by default; a hop count; addresses, CIDRs and proxy-addr names', () => {
+    expect(loadConfig({}).trustProxy).toEqual({ kind: 'off' });
+    expect(loadConfig({ TRUST_PROXY: 'false' }).trustProxy).toEqual({ kind: 'off' });
+    expect(loadConfig({ TRUST_PROXY: '0' }).trustProxy).toEqual({ kind: 'off' });
+    expect(loadConfig({ TRUST_PROXY: '2' }).trustProxy).toEqual({ kind: 'hops', hops: 2 });
+    expect(loadConfig({ TRUST_PROXY: 'loopback, 10.0.0.0/8,fd00::/8, 192.0.2.7' }).trustProxy).toEqual({
+      kind: 'addresses',
+      addresses: ['loopback', '10.0.0.0/8', 'fd00::/8', '192.0.2.7'],
+    });
+  });
+
+  test.each(['true', 'bogus', '10.0.0.1/40', '99', '-1', 'loopback,,nonsense'])('TRUST_PROXY=%s is refused by name', (value) => {
+    const problems = problemsOf({ TRUST_PROXY: value });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^TRUST_PROXY/);
+    expect(problems[0]).toContain(value);
+  });
+
+  test('the refused-credential budget follows RATE_LIMIT_PER_MINUTE unless set', () => {
+    expect(loadConfig({})).toMatchObject({ rateLimitPerMinute: 600, authFailuresPerMinute: 600 });
+    expect(loadConfig({ RATE_LIMIT_PER_MINUTE: '5' })).toMatchObject({ rateLimitPerMinute: 5, authFailuresPerMinute: 5 });
+    expect(loadConfig({ RATE_LIMIT_PER_MINUTE: '0', RATE_LIMIT_AUTH_FAILURES_PER_MINUTE: '20' })).toMatchObject({ rateLimitPerMinute: 0, authFailuresPerMinute: 20 });
+    expect(problemsOf({ RATE_LIMIT_AUTH_FAILURES_PER_MINUTE: 'many' })).toEqual([expect.stringContaining('RATE_LIMIT_AUTH_FAILURES_PER_MINUTE')]);
+  });
+});
+
 describe('PEM normalisation', () => {
   test('literal \\n sequences and surrounding quotes become the PEM', () => {
     expect(escapedPem).not.toContain('\n');
@@ -157,6 +184,14 @@ describe('the CLI refuses to start with a bad configuration', () => {
     expect(r.stderr).toContain(`NODE_ENV must be one of development, test, production (got "${value}")`);
     expect(r.stdout).not.toContain('listening');
     expect(fs.existsSync(path.join(dataDir, 'dev-issuer'))).toBe(false); // no development issuer was set up
+  });
+
+  test('serve with a bad TRUST_PROXY exits 78 naming TRUST_PROXY', async () => {
+    const r = await runCli(['serve'], { NODE_ENV: 'test', DATA_DIR: dataDir, PORT: '0', TRUST_PROXY: '10.0.0.300' });
+    expect(r.code).toBe(78);
+    expect(r.stderr).toContain('TRUST_PROXY');
+    expect(r.stderr).toContain('10.0.0.300');
+    expect(r.stdout).not.toContain('listening');
   });
 
   test('serve with a bad PORT exits non-zero naming PORT', async () => {

@@ -4,7 +4,7 @@ import bodyParser from 'body-parser';
 import { createContext, type GraphQLContext, type Services } from '../context';
 import { AppError, ErrorCode, internalError } from '../errors';
 import type { Logger } from '../log';
-import { clientAddress } from './http';
+import type { AddressOf } from './clientAddress';
 import { pipeline, sendError, type Middleware } from './respond';
 
 export interface GraphQLHttpOptions {
@@ -12,6 +12,8 @@ export interface GraphQLHttpOptions {
   services: Services;
   log: Logger;
   maxBodyBytes: number;
+  /** Where the request comes from (TRUST_PROXY): the audit trail's `ip`. */
+  addressOf: AddressOf;
   /** What runs before the body is read (CORS) and after it (authentication, rate limit). */
   beforeBody: Middleware[];
   afterBody: Middleware[];
@@ -49,7 +51,7 @@ export function graphqlHttpHandler(opts: GraphQLHttpOptions): (req: IncomingMess
         context: async () =>
           createContext(opts.services, req.principal ?? null, {
             requestId: req.requestId,
-            ip: clientAddress(req),
+            ip: opts.addressOf(req),
             userAgent: req.headers['user-agent'] ?? null,
           }),
       })

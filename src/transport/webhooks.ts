@@ -1,12 +1,13 @@
 import type { IncomingMessage } from 'node:http';
 import { verifyWebhook } from '@clerk/backend/webhooks';
 import type { Config } from '../config';
-import { AppError, ErrorCode, internalError } from '../errors';
+import { AppError, ErrorCode, internalError, tooManyRefusals } from '../errors';
 import type { Logger } from '../log';
 import { UnusablePayload, type ClerkEvent, type SessionRevocations } from '../sessions/clerkEvents';
 import type { Database } from '../store/database';
 import { readBody } from './body';
-import { clientAddress } from './http';
+import { addressKey, type AddressOf } from './clientAddress';
+import type { FailureBudget } from './rateLimits';
 import { sendError, sendJson } from './respond';
 import { notFound, type Handler } from './routes';
 
@@ -17,6 +18,10 @@ export interface WebhookDeps {
   db: Database;
   sessions: SessionRevocations;
   log: Logger;
+  /** Where the request comes from (TRUST_PROXY): the audit trail's `ip` and the failure budget's key. */
+  addressOf: AddressOf;
+  /** Refused signatures draw on the same budget as refused tokens. */
+  failures: FailureBudget;
 }
 
 type Outcome = 'applied' | 'duplicate' | 'ignored';
@@ -36,6 +41,9 @@ const refused = (message: string, reason: string) => new AppError(ErrorCode.BAD_
  * de-duplication row too and Svix's retry is applied). The body is read raw here: the signature
  * covers the exact bytes, so no JSON parser runs before it. Errors leave in the one error shape
  * (sendError), like every other route's.
+ *
+ * A refused signature counts against the client address's refused-credential budget; past it the
+ * address gets 429 RATE_LIMITED with Retry-After before its body is read (Svix retries later).
  */
 export function clerkWebhooks(deps: WebhookDeps): Handler {
   const { config, log } = deps;
@@ -48,14 +56,21 @@ export function clerkWebhooks(deps: WebhookDeps): Handler {
       const message = 'CLERK_WEBHOOK_SIGNING_SECRET is not set: this server cannot verify Clerk webhooks and ignores them.';
       return sendError(req, res, new AppError(ErrorCode.SERVICE_UNAVAILABLE, message, { reason: WebhookReason.notConfigured }));
     }
+    const clientKey = addressKey(deps.addressOf(req));
+    const blocked = deps.failures.blocked(clientKey);
+    if (blocked) return sendError(req, res, tooManyRefusals(deps.failures.perMinute, blocked));
     readBody(req, MAX_BODY_BYTES)
       .then((body) => handle(deps, secret, req, body, requestId))
       .then(
         (outcome) => sendJson(res, 200, { status: outcome }),
-        (err: unknown) => {
+        async (err: unknown) => {
           if (err instanceof UnusablePayload) err = refused(err.message, WebhookReason.payloadUnusable);
           if (err instanceof AppError) {
             if (err.extensions.reason) log.warn('clerk webhook refused', { requestId, svixId, error: err.message });
+            if (err.extensions.reason === WebhookReason.signatureInvalid) {
+              const over = await deps.failures.refuse(clientKey);
+              if (over) return sendError(req, res, tooManyRefusals(deps.failures.perMinute, over));
+            }
             return sendError(req, res, err);
           }
           // Not the sender's fault: a non-2xx makes Svix retry later, which is what we want.
@@ -86,7 +101,7 @@ async function handle(deps: WebhookDeps, secret: string, req: IncomingMessage, b
     type: typeof event.type === 'string' ? event.type : '',
     data: event.data && typeof event.data === 'object' ? event.data : {},
   };
-  const meta = { requestId: requestId ?? null, ip: clientAddress(req), userAgent: header(req, 'user-agent') ?? null };
+  const meta = { requestId: requestId ?? null, ip: deps.addressOf(req), userAgent: header(req, 'user-agent') ?? null };
   const effects = await deps.db.transaction(async (tx) => {
     const fresh = await tx.query(
       'INSERT INTO webhook_events (svix_id, type, received_at) VALUES ($1, $2, now()) ON CONFLICT (svix_id) DO NOTHING RETURNING svix_id',

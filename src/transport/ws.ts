@@ -13,7 +13,8 @@ import { createContext, type Services } from '../context';
 import { notTrusted, type TrustedDocuments } from '../graphql/trustedDocuments';
 import { ErrorCode } from '../errors';
 import type { Logger } from '../log';
-import { clientAddress } from './http';
+import { addressKey, type AddressOf } from './clientAddress';
+import type { FailureBudget } from './rateLimits';
 
 type Extra = {
   socket: WebSocket;
@@ -26,6 +27,12 @@ type Extra = {
 /** Close codes: 4401 for a refused or expired token (the client should fetch a new one and reconnect). */
 export const WS_CLOSE_UNAUTHORIZED = 4401;
 export const WS_CLOSE_UNAVAILABLE = 4503;
+/**
+ * 4429 when the client address has used up its refused-credential budget (the one HTTP and webhooks
+ * draw on too); the reason is `Too Many Requests: retry-after=<seconds>`. graphql-ws clients treat
+ * 4429 as fatal, so they do not reconnect at once: wait that long, then connect with a valid token.
+ */
+export const WS_CLOSE_TOO_MANY_REQUESTS = 4429;
 
 export interface WsOptions {
   schema: GraphQLSchema;
@@ -35,6 +42,9 @@ export interface WsOptions {
   validationRules: ValidationRule[];
   clockSkewMs: number;
   trusted?: TrustedDocuments;
+  /** Where the upgrade request comes from (TRUST_PROXY). */
+  addressOf: AddressOf;
+  failures: FailureBudget;
   formatError: (err: GraphQLError) => ReturnType<GraphQLError['toJSON']>;
 }
 
@@ -57,13 +67,28 @@ export function attachWebSocket(server: Server, opts: WsOptions): { close(): Pro
       onConnect: async (ctx) => {
         const params = ctx.connectionParams ?? {};
         const raw = params.authorization ?? params.Authorization ?? (params.token ? `Bearer ${String(params.token)}` : undefined);
+        let token: string | null;
         try {
-          const token = bearerFromValue(raw);
-          ctx.extra.token = token;
-          ctx.extra.principal = token ? await opts.verifier.verify(token) : null;
+          token = bearerFromValue(raw);
         } catch (err) {
           refuse(ctx, err, opts.log);
           return false;
+        }
+        ctx.extra.token = token;
+        if (token === null) ctx.extra.principal = null;
+        else {
+          // The failure budget, as over HTTP: checked before the signature, counted on a refusal.
+          const clientKey = addressKey(opts.addressOf(ctx.extra.request));
+          const blocked = opts.failures.blocked(clientKey);
+          if (blocked) return tooManyRequests(ctx, blocked);
+          try {
+            ctx.extra.principal = await opts.verifier.verify(token);
+          } catch (err) {
+            const over = err instanceof AuthFailure ? await opts.failures.refuse(clientKey) : 0;
+            if (over) return tooManyRequests(ctx, over);
+            refuse(ctx, err, opts.log);
+            return false;
+          }
         }
         const exp = ctx.extra.principal?.expiresAt;
         if (exp) {
@@ -106,7 +131,7 @@ export function attachWebSocket(server: Server, opts: WsOptions): { close(): Pro
           operationName: payload.operationName ?? undefined,
           contextValue: createContext(opts.services, ctx.extra.principal ?? null, {
             requestId: randomUUID(),
-            ip: clientAddress(req),
+            ip: opts.addressOf(req),
             userAgent: req.headers['user-agent'] ?? null,
           }),
         };
@@ -137,6 +162,11 @@ export function attachWebSocket(server: Server, opts: WsOptions): { close(): Pro
 
 function withRequestId(e: ReturnType<GraphQLError['toJSON']>, requestId: string): ReturnType<GraphQLError['toJSON']> {
   return { ...e, extensions: { ...e.extensions, requestId } };
+}
+
+function tooManyRequests(ctx: Context<Record<string, unknown>, Extra>, retryAfterSeconds: number): false {
+  ctx.extra.socket.close(WS_CLOSE_TOO_MANY_REQUESTS, `Too Many Requests: retry-after=${retryAfterSeconds}`);
+  return false;
 }
 
 function refuse(ctx: Context<Record<string, unknown>, Extra>, err: unknown, log: Logger): void {

@@ -12,6 +12,8 @@ export interface Delivery {
   timestamp?: number;
   body?: string;
   signature?: string | null;
+  /** Sent as well (e.g. X-Forwarded-For). */
+  headers?: Record<string, string>;
 }
 
 /** POSTs a Clerk event to `hookUrl` as Svix would deliver it. */
@@ -24,7 +26,7 @@ export async function deliverWebhook(
   const id = d.id ?? `msg_${randomUUID()}`;
   const timestamp = d.timestamp ?? Math.floor(Date.now() / 1000);
   const body = d.body ?? JSON.stringify({ ...event, object: 'event', timestamp: Date.now(), instance_id: 'ins_test' });
-  const headers: Record<string, string> = { 'content-type': 'application/json', 'svix-id': id, 'svix-timestamp': String(timestamp) };
+  const headers: Record<string, string> = { ...d.headers, 'content-type': 'application/json', 'svix-id': id, 'svix-timestamp': String(timestamp) };
   const signature = d.signature === undefined ? svixSignature(secret, id, timestamp, body) : d.signature;
   if (signature !== null) headers['svix-signature'] = signature;
   const res = await fetch(hookUrl, { method: 'POST', headers, body });

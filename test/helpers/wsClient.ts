@@ -72,3 +72,13 @@ export function graphqlErrors(sub: RecordedSubscription): { message: string; ext
   const fromNext = sub.results.flatMap((r) => (r.errors ?? []) as { message: string; extensions?: Record<string, unknown> }[]);
   return [...fromError, ...fromNext];
 }
+
+/** Sends connection_init with `token` on a raw socket (with `headers` on the upgrade) and resolves with how the server closed it. */
+export function closeAfterInit(port: number, headers: Record<string, string>, token: string): Promise<Closed> {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/graphql`, 'graphql-transport-ws', { headers });
+  ws.on('open', () => ws.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } })));
+  return new Promise((resolve, reject) => {
+    ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));
+    ws.on('error', reject);
+  });
+}

@@ -13,12 +13,13 @@ import { createClerkUserEmails } from './auth/userEmails';
 import type { Config } from './config';
 import { createContext, type GraphQLContext, type Services } from './context';
 import { AppError, ErrorCode, internalError } from './errors';
-import { errorStatusPlugin, formatError } from './graphql/errors';
+import { errorStatusPlugin, formatError, isUnexpected, logUnexpected } from './graphql/errors';
 import { buildSchema } from './graphql/schema';
 import { TrustedDocuments } from './graphql/trustedDocuments';
 import { JobsService } from './jobs/service';
 import { startWorker, type Worker } from './jobs/worker';
-import { createLogger, type Logger } from './log';
+import { apolloLogger, createLogger, type Logger } from './log';
+import { metrics } from './metrics';
 import type { Database } from './store/database';
 import { SessionRevocations } from './sessions/clerkEvents';
 import { DatabaseSessionGate } from './sessions/gate';
@@ -34,6 +35,8 @@ import { devTokenRoute } from './transport/devToken';
 import { JobEvents } from './jobs/events';
 import { attachWebSocket } from './transport/ws';
 import { clerkWebhooks } from './transport/webhooks';
+import { accessLog } from './transport/accessLog';
+import { startMetricsEndpoint } from './transport/metricsEndpoint';
 
 export interface RunningServer {
   url: string;
@@ -45,6 +48,8 @@ export interface RunningServer {
   worker: Worker | null;
   checkpointer: Checkpointer;
   log: Logger;
+  /** GET /metrics on its own listener when METRICS_PORT is set, else null. */
+  metricsUrl: string | null;
   stop(): Promise<void>;
 }
 
@@ -89,7 +94,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     costLimit: { enabled: false },
     blockFieldSuggestion: { enabled: config.production },
   }).protect();
-  const format = formatError(log);
+  const format = formatError();
   const apollo = new ApolloServer<GraphQLContext>({
     schema,
     introspection: !config.production,
@@ -104,10 +109,11 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     // two stops never finished: `npm start` hung on Ctrl-C.
     stopOnTerminationSignals: false,
     formatError: format,
+    logger: apolloLogger(log),
     validationRules: armor.validationRules,
     plugins: [
       ...armor.plugins,
-      errorStatusPlugin(),
+      errorStatusPlugin(log),
       // Nothing here sets cache hints, and the plugin wraps every field resolver to collect them.
       ApolloServerPluginCacheControlDisabled(),
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownTimeoutMs / 2 }), // in-flight requests get half the shutdown budget
@@ -139,8 +145,10 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
         '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
         ...(devToken ? { '/dev/token': pipeline([cors(config)], (req, res) => devToken(req, res, () => undefined), (req, res) => sendError(req, res, internalError())) } : {}),
         '/readyz': readyz(db),
+        '/webhooks/clerk': other,
       },
       other,
+      accessLog(log, metrics),
     ),
   );
 
@@ -152,7 +160,10 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     validationRules: armor.validationRules,
     clockSkewMs: config.auth.clockSkewMs,
     trusted,
-    formatError: (e) => format(e.toJSON(), e),
+    formatError: (e, requestId) => {
+      if (isUnexpected(e)) logUnexpected(log, e, requestId);
+      return format(e.toJSON(), e);
+    },
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -160,6 +171,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     httpServer.listen(config.port, config.host, () => resolve());
   });
   const port = (httpServer.address() as AddressInfo).port;
+  const metricsEndpoint = config.metrics ? await startMetricsEndpoint(config.metrics, db, log) : null;
   const worker = config.worker.enabled ? await startWorker(db, jobs, log, config.worker) : null;
   // Every instance seals the trail; concurrent checkpointers cannot fork the checkpoint chain.
   const checkpointer = startCheckpointer(db, loadCheckpointSigner(config), config.audit.checkpointIntervalMs, log);
@@ -175,6 +187,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     worker,
     checkpointer,
     log,
+    metricsUrl: metricsEndpoint?.url ?? null,
     stop() {
       stopping ??= (async () => {
         await worker?.stop();
@@ -183,6 +196,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
         await jobEvents.stop();
         await stopFollowing();
         await checkpointer.stop({ seal: config.audit.checkpointIntervalMs > 0 });
+        await metricsEndpoint?.close();
         if (!deps.db) await db.close();
       })();
       return stopping;

@@ -4,6 +4,7 @@ import { AuthFailure, KeysUnavailable } from '../auth/errors';
 import type { TokenVerifier } from '../auth/verify';
 import { AppError, rateLimited } from '../errors';
 import type { Logger } from '../log';
+import { metrics } from '../metrics';
 import { sendError, type Middleware } from './respond';
 
 export const clientAddress = (req: IncomingMessage): string | null => req.socket.remoteAddress ?? null;
@@ -23,6 +24,7 @@ export function authenticate(verifier: TokenVerifier, log: Logger, failures: Fix
     try {
       token = bearerFromHeaders(req.headers, req.rawHeaders);
     } catch (err) {
+      metrics.authFailure((err as AuthFailure).reason);
       return sendError(req, res, err as AppError);
     }
     if (token === null) {
@@ -31,7 +33,10 @@ export function authenticate(verifier: TokenVerifier, log: Logger, failures: Fix
     }
     const clientKey = `ip:${clientAddress(req)}`;
     const blocked = failures.check(clientKey);
-    if (blocked) return sendError(req, res, rateLimited(failures.perMinute, blocked));
+    if (blocked) {
+      metrics.rateLimited('failed-token');
+      return sendError(req, res, rateLimited(failures.perMinute, blocked));
+    }
     verifier.verify(token).then(
       (principal) => {
         req.principal = principal;
@@ -39,11 +44,13 @@ export function authenticate(verifier: TokenVerifier, log: Logger, failures: Fix
       },
       (err: unknown) => {
         if (err instanceof AuthFailure) {
+          metrics.authFailure(err.reason);
           failures.hit(clientKey);
           log.info('token refused', { requestId: req.requestId, reason: err.reason });
           return sendError(req, res, err);
         }
         if (err instanceof KeysUnavailable) {
+          metrics.authFailure(String(err.extensions.reason));
           log.warn('token verification unavailable', { requestId: req.requestId, detail: err.detail });
           return sendError(req, res, err);
         }
@@ -94,7 +101,10 @@ export class FixedWindowLimiter {
 export function rateLimit(limiter: FixedWindowLimiter): Middleware {
   return (req, res, next) => {
     const blocked = limiter.hit(req.principal?.userId ?? `ip:${clientAddress(req)}`);
-    if (blocked) return sendError(req, res, rateLimited(limiter.perMinute, blocked));
+    if (blocked) {
+      metrics.rateLimited('request');
+      return sendError(req, res, rateLimited(limiter.perMinute, blocked));
+    }
     next();
   };
 }

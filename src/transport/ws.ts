@@ -12,6 +12,9 @@ import type { TokenVerifier } from '../auth/verify';
 import { createContext, type Services } from '../context';
 import { OPERATION_NOT_TRUSTED, type TrustedDocuments } from '../graphql/trustedDocuments';
 import type { Logger } from '../log';
+import { metrics } from '../metrics';
+import { websocketLog } from './accessLog';
+import { assignRequestId } from './routes';
 
 type Extra = {
   socket: WebSocket;
@@ -33,7 +36,8 @@ export interface WsOptions {
   validationRules: ValidationRule[];
   clockSkewMs: number;
   trusted?: TrustedDocuments;
-  formatError: (err: GraphQLError) => ReturnType<GraphQLError['toJSON']>;
+  /** Masks an error for the client; `requestId` is the operation's (unexpected errors are logged with it). */
+  formatError: (err: GraphQLError, requestId: string) => ReturnType<GraphQLError['toJSON']>;
 }
 
 /** graphql-ws on the HTTP server's /graphql path, authenticated from connectionParams. */
@@ -41,12 +45,17 @@ export function attachWebSocket(server: Server, opts: WsOptions): { close(): Pro
   // noServer: with `server`, ws re-emits the HTTP server's errors (a port in use) on the
   // WebSocket server, where graphql-ws prints them with a stack trace as an "internal error".
   const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
+  const lines = websocketLog(opts.log);
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (new URL(req.url ?? '/', 'http://x').pathname !== '/graphql') {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return;
     }
-    wss.handleUpgrade(req, socket, head, (client) => wss.emit('connection', client, req));
+    assignRequestId(req);
+    wss.handleUpgrade(req, socket, head, (client) => {
+      lines.watch(client, req);
+      wss.emit('connection', client, req);
+    });
   };
   server.on('upgrade', onUpgrade);
   const handle = useServer<Record<string, unknown>, Extra>(
@@ -58,11 +67,12 @@ export function attachWebSocket(server: Server, opts: WsOptions): { close(): Pro
         try {
           const token = bearerFromValue(raw);
           ctx.extra.token = token;
-          ctx.extra.principal = token ? await opts.verifier.verify(token) : null;
+          ctx.extra.principal = ctx.extra.request.principal = token ? await opts.verifier.verify(token) : null;
         } catch (err) {
           refuse(ctx, err, opts.log);
           return false;
         }
+        lines.opened(ctx.extra.request);
         const exp = ctx.extra.principal?.expiresAt;
         if (exp) {
           // A socket outlives a 60-second Clerk token; when the token expires the socket closes
@@ -113,12 +123,12 @@ export function attachWebSocket(server: Server, opts: WsOptions): { close(): Pro
       // the same one), or a fresh one for an operation refused before it had a context.
       onError: (_ctx, _id, _payload, errors) => {
         const requestId = randomUUID();
-        return errors.map((e) => withRequestId(opts.formatError(e), requestId));
+        return errors.map((e) => withRequestId(opts.formatError(e, requestId), requestId));
       },
       onNext: (_ctx, _id, _payload, args, result) => {
         if (!result.errors) return undefined;
         const requestId = (args.contextValue as { requestId?: string } | undefined)?.requestId ?? randomUUID();
-        return { ...result, errors: result.errors.map((e) => withRequestId(opts.formatError(e), requestId)) };
+        return { ...result, errors: result.errors.map((e) => withRequestId(opts.formatError(e, requestId), requestId)) };
       },
     },
     wss,
@@ -139,10 +149,13 @@ function withRequestId(e: ReturnType<GraphQLError['toJSON']>, requestId: string)
 
 function refuse(ctx: Context<Record<string, unknown>, Extra>, err: unknown, log: Logger): void {
   if (err instanceof KeysUnavailable) {
-    log.warn('websocket token verification unavailable', { detail: err.detail });
+    metrics.authFailure(String(err.extensions.reason));
+    log.warn('websocket token verification unavailable', { requestId: ctx.extra.request.requestId, detail: err.detail });
     ctx.extra.socket.close(WS_CLOSE_UNAVAILABLE, 'Service Unavailable: jwks-unavailable');
     return;
   }
   const reason = err instanceof AuthFailure ? err.reason : AuthReason.tokenVerificationFailed;
+  if (!(err instanceof AuthFailure)) log.error('token verification failed unexpectedly', { requestId: ctx.extra.request.requestId, err });
+  metrics.authFailure(reason);
   ctx.extra.socket.close(WS_CLOSE_UNAUTHORIZED, `Unauthorized: ${reason}`);
 }

@@ -83,7 +83,7 @@ describe('access lines and redaction, LOG_LEVEL=debug (request headers in every 
     await sub.until(() => sub.results.length > 0, 'the job state over WebSocket');
     await sub.dispose();
     await lineOf(s, (l) => l.msg === 'websocket closed', 'the WebSocket close');
-  });
+  }, 90_000); // a server process (started through tsx), a job through the worker, a socket
 
   afterAll(async () => {
     await s?.kill();
@@ -164,7 +164,7 @@ describeStore('postgres', () => {
       CREATE TRIGGER test_inject_failure BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION test_inject_failure();`);
     await c.end();
     s = await spawnServer({ DATA_DIR: dataDir, DATABASE_URL: fresh.url, LOG_LEVEL: 'info' });
-  });
+  }, 90_000);
   afterAll(async () => {
     await s?.kill();
     await fresh?.drop();

@@ -13,7 +13,9 @@
  *
  * Env: BENCH_ROUNDS (2), BENCH_DURATION_S (10), BENCH_CONNECTIONS (50), BENCH_WRITERS (8),
  * BENCH_TARGETS (comma list to run a subset), BENCH_WRITES=0 (reads only), BENCH_NODE_ARGS (flags for the
- * targets' node, e.g. --cpu-prof), BENCH_DATABASE_URL (see lib/postgres.ts).
+ * targets' node, e.g. --cpu-prof), BENCH_DATABASE_URL (see lib/postgres.ts), BENCH_LOG_LEVEL
+ * (jobledger's LOG_LEVEL, default info as in production: an access line per request),
+ * BENCH_METRICS=1 (jobledger with METRICS_PORT set, so the metrics are recorded).
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -43,6 +45,10 @@ interface Sample {
   load: LoadResult;
   rssMiB: number;
   blockMs: number;
+  /** The server process's CPU time (all its threads) per passing response, microseconds. */
+  cpuUsPerReq: number;
+  /** Bytes the server wrote to stdout/stderr per passing response (its log lines). */
+  logBytesPerReq: number;
 }
 
 async function main(): Promise<void> {
@@ -59,7 +65,8 @@ async function main(): Promise<void> {
     CLERK_ISSUER: ISSUER,
     // The limiter runs on every request as in production; its threshold is set above the load.
     RATE_LIMIT_PER_MINUTE: '1000000',
-    LOG_LEVEL: 'warn',
+    LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info',
+    ...(process.env.BENCH_METRICS === '1' ? { METRICS_PORT: '0' } : {}),
     DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'jobledger-bench-data-')),
     ...extra,
   });
@@ -93,15 +100,25 @@ async function main(): Promise<void> {
     const samples: Sample[] = [];
     const measure = async (t: Target, phase: Sample['phase'], durationS: number, record: boolean) => {
       const from = Date.now();
+      const cpu0 = t.cpuSeconds();
+      const bytes0 = t.outputBytes();
       const load =
         phase === 'read'
           ? await runLoad({ url: t.url, connections: CONNECTIONS, durationS, body: LIST, headersFor, check: checkList })
           : await runLoad({ url: t.url, connections: WRITERS, durationS, body: CREATE, headersFor, check: checkCreate });
       const probes = t.probes(from, Date.now());
-      const sample = { target: t.name, phase, load, rssMiB: Math.max(0, ...probes.map((p) => p.rss)) / 2 ** 20, blockMs: Math.max(0, ...probes.map((p) => p.block)) };
+      const sample = {
+        target: t.name,
+        phase,
+        load,
+        rssMiB: Math.max(0, ...probes.map((p) => p.rss)) / 2 ** 20,
+        blockMs: Math.max(0, ...probes.map((p) => p.block)),
+        cpuUsPerReq: ((t.cpuSeconds() - cpu0) * 1e6) / Math.max(1, load.ok),
+        logBytesPerReq: (t.outputBytes() - bytes0) / Math.max(1, load.ok),
+      };
       if (record) samples.push(sample);
       const flag = load.bad ? `  ${load.bad} BAD, first: ${load.firstBad}` : '';
-      console.log(`  ${phase} ${t.name.padEnd(8)} ${load.reqPerSec.toFixed(0).padStart(6)} req/s  p50 ${load.p50} ms  p99 ${load.p99} ms  max ${load.max} ms  rss ${sample.rssMiB.toFixed(0)} MiB  block ${sample.blockMs} ms${flag}`);
+      console.log(`  ${phase} ${t.name.padEnd(8)} ${load.reqPerSec.toFixed(0).padStart(6)} req/s  p50 ${load.p50} ms  p99 ${load.p99} ms  max ${load.max} ms  rss ${sample.rssMiB.toFixed(0)} MiB  block ${sample.blockMs} ms  cpu ${sample.cpuUsPerReq.toFixed(0)} us/req  log ${sample.logBytesPerReq.toFixed(0)} B/req${flag}`);
     };
 
     console.log(`\nwarm-up (3 s each, not counted)`);
@@ -174,7 +191,7 @@ function report(samples: Sample[]): void {
   console.log(`\n===== list read: jobs(first: ${JOBS_PER_USER}), ${CONNECTIONS} users, median of ${ROUNDS} rounds =====\n`);
   console.log(
     table(
-      ['target', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'RSS MiB', 'block ms', 'vs bare', 'vs yoga', 'bad'],
+      ['target', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'RSS MiB', 'block ms', 'CPU us/req', 'log B/req', 'vs bare', 'vs yoga', 'bad'],
       reads.map((t) => {
         const xs = of(t, 'read');
         const rate = med(xs, (s) => s.load.reqPerSec);
@@ -186,6 +203,8 @@ function report(samples: Sample[]): void {
           String(Math.max(...xs.map((s) => s.load.max))),
           Math.max(...xs.map((s) => s.rssMiB)).toFixed(0),
           String(Math.max(...xs.map((s) => s.blockMs))),
+          med(xs, (s) => s.cpuUsPerReq).toFixed(0),
+          med(xs, (s) => s.logBytesPerReq).toFixed(0),
           ratio(rate, bareRate),
           ratio(rate, yogaRate),
           String(xs.reduce((n, s) => n + s.load.bad, 0)),
@@ -198,7 +217,7 @@ function report(samples: Sample[]): void {
     console.log(`\n===== createJob with its audit event: ${WRITERS} writers, median of ${ROUNDS} rounds =====\n`);
     console.log(
       table(
-        ['target', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'RSS MiB', 'block ms', 'bad'],
+        ['target', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'RSS MiB', 'block ms', 'CPU us/req', 'log B/req', 'bad'],
         writes.map((t) => {
           const xs = of(t, 'write');
           return [
@@ -209,6 +228,8 @@ function report(samples: Sample[]): void {
             String(Math.max(...xs.map((s) => s.load.max))),
             Math.max(...xs.map((s) => s.rssMiB)).toFixed(0),
             String(Math.max(...xs.map((s) => s.blockMs))),
+            med(xs, (s) => s.cpuUsPerReq).toFixed(0),
+            med(xs, (s) => s.logBytesPerReq).toFixed(0),
             String(xs.reduce((n, s) => n + s.load.bad, 0)),
           ];
         }),

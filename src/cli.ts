@@ -11,6 +11,7 @@ import { createLogger } from './log';
 import { migrate } from './store/migrate';
 import { openDatabase, openMigratedDatabase } from './store/open';
 import { startServer } from './server';
+import { startMetricsEndpoint } from './transport/metricsEndpoint';
 
 // Development defaults for local tools: no Clerk telemetry from a developer's machine.
 process.env.CLERK_TELEMETRY_DISABLED ??= '1';
@@ -55,13 +56,16 @@ async function main(argv: string[]): Promise<number> {
     }
   }
   const config = loadConfigOrExit();
-  const log = createLogger(config.logLevel);
+  // The server and the worker log to stdout; tool commands to stderr, beside what they print.
+  const service = command === 'serve' || command === 'worker';
+  const format = config.logFormat ?? (config.nodeEnv === 'development' && process.stdout.isTTY ? 'pretty' : 'json');
+  const log = createLogger(config.logLevel, { destination: service ? 'stdout' : 'stderr', format });
   switch (command) {
     case 'serve': {
       const server = await startServer(config, { log }).catch((err: unknown) => {
         throw listenProblem(err, config) ?? err;
       });
-      announce(server.url, config, server.auth.describe);
+      announce(server.url, config, server.auth.describe, server.metricsUrl);
       onShutdown(() => server.stop(), config.shutdownTimeoutMs);
       return -1;
     }
@@ -69,9 +73,12 @@ async function main(argv: string[]): Promise<number> {
       const db = await openMigratedDatabase(config, log);
       const worker = await startWorker(db, new JobsService(db), log, { ...config.worker });
       const checkpointer = startCheckpointer(db, loadCheckpointSigner(config), config.audit.checkpointIntervalMs, log);
+      const metricsEndpoint = config.metrics ? await startMetricsEndpoint(config.metrics, db, log) : null;
+      if (metricsEndpoint) console.log(`jobledger worker metrics on ${metricsEndpoint.url}`);
       onShutdown(async () => {
         await worker.stop();
         await checkpointer.stop({ seal: config.audit.checkpointIntervalMs > 0 });
+        await metricsEndpoint?.close();
         await db.close();
       }, config.shutdownTimeoutMs);
       return -1;
@@ -110,8 +117,9 @@ function loadConfigOrExit(): Config {
   }
 }
 
-function announce(url: string, config: Config, authDescription: string): void {
+function announce(url: string, config: Config, authDescription: string, metricsUrl: string | null): void {
   const lines = [`jobledger is listening on ${url}`, `  storage: ${config.databaseUrl ? 'PostgreSQL (DATABASE_URL)' : `embedded PGlite in ${config.dataDir}/pglite`}`, `  auth:    ${authDescription}`];
+  if (metricsUrl) lines.push(`  metrics: ${metricsUrl}`);
   if (config.auth.mode === 'dev') {
     lines.push(
       '',

@@ -7,6 +7,8 @@ import { ConfigError } from './errors';
 
 export type AuthMode = 'jwt-key' | 'jwks' | 'dev';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
+export type LogFormat = 'json' | 'pretty';
+export const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
 
 export interface AuthConfig {
   mode: AuthMode;
@@ -49,6 +51,10 @@ export interface Config {
   dataDir: string;
   auth: AuthConfig;
   logLevel: LogLevel;
+  /** LOG_FORMAT; unset: pretty in development on a terminal, JSON lines otherwise (decided where the logger is made). */
+  logFormat?: LogFormat;
+  /** METRICS_PORT set: Prometheus metrics on their own listener (off when unset). */
+  metrics?: { host: string; port: number };
   worker: { enabled: boolean; concurrency: number; pollMs: number };
   rateLimitPerMinute: number;
   /** Refused tokens and webhook signatures per client address a minute, across HTTP, WebSocket and webhooks; 0 disables. */
@@ -167,8 +173,20 @@ export function loadConfig(env: Env): Config {
   const host = str('HOST') ?? '127.0.0.1';
   const port = int('PORT', 4000, 0, 65535);
   const logLevel = (str('LOG_LEVEL') ?? (nodeEnv === 'test' ? 'warn' : 'info')) as LogLevel;
-  if (!['debug', 'info', 'warn', 'error', 'silent'].includes(logLevel)) {
-    problems.push(`LOG_LEVEL must be one of debug, info, warn, error, silent (got "${logLevel}").`);
+  if (!LOG_LEVELS.includes(logLevel)) {
+    problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got "${logLevel}").`);
+  }
+  const logFormat = str('LOG_FORMAT') as LogFormat | undefined;
+  if (logFormat !== undefined && logFormat !== 'json' && logFormat !== 'pretty') {
+    problems.push(`LOG_FORMAT must be json or pretty (got "${logFormat}").`);
+  }
+  const metricsPort = str('METRICS_PORT') === undefined ? undefined : int('METRICS_PORT', 0, 0, 65535);
+  const metricsHost = str('METRICS_HOST');
+  if (metricsHost !== undefined && metricsPort === undefined) {
+    problems.push('METRICS_HOST is set but METRICS_PORT is not: set METRICS_PORT to serve /metrics (it is off without it).');
+  }
+  if (metricsPort !== undefined && metricsPort !== 0 && metricsPort === port) {
+    problems.push(`METRICS_PORT must differ from PORT (both ${port}): metrics have a listener of their own, which the balancer does not forward.`);
   }
   const databaseUrl = str('DATABASE_URL');
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
@@ -211,6 +229,8 @@ export function loadConfig(env: Env): Config {
       sessionCheckCacheMs: int('SESSION_CHECK_CACHE_MS', 5_000, 0, 3_600_000),
     },
     logLevel,
+    logFormat,
+    metrics: metricsPort === undefined ? undefined : { host: metricsHost ?? host, port: metricsPort },
     worker: {
       enabled: bool('WORKER_ENABLED', true),
       concurrency: int('WORKER_CONCURRENCY', 2, 1, 64),

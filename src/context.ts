@@ -14,6 +14,14 @@ export interface RequestMeta {
   userAgent: string | null;
 }
 
+/** What the access log and the metrics learn about a request from GraphQL (errorStatusPlugin fills it). */
+export interface Observed {
+  /** The resolved operation's name (null: anonymous); absent when none was resolved. */
+  operation?: string | null;
+  /** `extensions.code` of every error in the response, in order. */
+  errorCodes: string[];
+}
+
 export interface Services {
   db: Database;
   jobs: JobsService;
@@ -35,6 +43,7 @@ export interface GraphQLContext extends Services {
   deniedAudited: Set<string>;
   /** The email lookup for this request's principal, started at most once. */
   emailLookup?: Promise<AuditActor>;
+  observed: Observed;
 }
 
 /** The one context builder, used for HTTP requests and WebSocket subscriptions alike. */
@@ -52,6 +61,7 @@ export function createContext(services: Services, principal: Principal | null, m
       result: new DataLoader((ids) => services.jobs.results(ids)),
     },
     deniedAudited: new Set(),
+    observed: { errorCodes: [] },
   };
 }
 

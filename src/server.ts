@@ -10,14 +10,15 @@ import { loadCheckpointSigner } from './audit/checkpoint/key';
 import { createAuth, type AuthSetup } from './auth/setup';
 import { createClerkUserEmails } from './auth/userEmails';
 import type { Config } from './config';
-import type { GraphQLContext, Services } from './context';
-import { internalError } from './errors';
-import { errorStatusPlugin, formatError } from './graphql/errors';
+import { createContext, type GraphQLContext, type Services } from './context';
+import { AppError, ErrorCode, internalError } from './errors';
+import { errorStatusPlugin, formatError, isUnexpected, logUnexpected } from './graphql/errors';
 import { buildSchema } from './graphql/schema';
 import { TrustedDocuments } from './graphql/trustedDocuments';
 import { JobsService } from './jobs/service';
 import { startWorker, type Worker } from './jobs/worker';
-import { createLogger, type Logger } from './log';
+import { apolloLogger, createLogger, type Logger } from './log';
+import { metrics } from './metrics';
 import type { Database } from './store/database';
 import { SessionRevocations } from './sessions/clerkEvents';
 import { DatabaseSessionGate } from './sessions/gate';
@@ -35,6 +36,8 @@ import { devTokenRoute } from './transport/devToken';
 import { JobEvents } from './jobs/events';
 import { attachWebSocket } from './transport/ws';
 import { clerkWebhooks } from './transport/webhooks';
+import { accessLog } from './transport/accessLog';
+import { startMetricsEndpoint } from './transport/metricsEndpoint';
 
 export interface RunningServer {
   url: string;
@@ -46,6 +49,8 @@ export interface RunningServer {
   worker: Worker | null;
   checkpointer: Checkpointer;
   log: Logger;
+  /** GET /metrics on its own listener when METRICS_PORT is set, else null. */
+  metricsUrl: string | null;
   stop(): Promise<void>;
 }
 
@@ -90,7 +95,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     costLimit: { enabled: false },
     blockFieldSuggestion: { enabled: config.production },
   }).protect();
-  const format = formatError(log);
+  const format = formatError();
   const apollo = new ApolloServer<GraphQLContext>({
     schema,
     introspection: !config.production,
@@ -105,10 +110,11 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     // two stops never finished: `npm start` hung on Ctrl-C.
     stopOnTerminationSignals: false,
     formatError: format,
+    logger: apolloLogger(log),
     validationRules: armor.validationRules,
     plugins: [
       ...armor.plugins,
-      errorStatusPlugin(),
+      errorStatusPlugin(log),
       // Nothing here sets cache hints, and the plugin wraps every field resolver to collect them.
       ApolloServerPluginCacheControlDisabled(),
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownTimeoutMs / 2 }), // in-flight requests get half the shutdown budget
@@ -125,21 +131,24 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const devToken = devTokenRoute(config, auth);
   httpServer.on(
     'request',
-    routeRequests({
-      '/graphql': graphqlHttpHandler({
-        apollo,
-        services,
-        log,
-        maxBodyBytes: config.maxBodyBytes,
-        addressOf,
-        beforeBody: [cors(config), csrfPrevention()],
-        afterBody: [trusted.middleware(), authenticate(auth.verifier, log, limits.failures, addressOf), ...(requestLimit ? [requestLimit] : [])],
-      }),
-      '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
-      ...(devToken ? { '/dev/token': pipeline([cors(config)], devToken, (req, res) => sendError(req, res, internalError())) } : {}),
-      '/readyz': readyz(db),
-      '/webhooks/clerk': clerkWebhooks({ config, db, sessions, log, addressOf, failures: limits.failures }),
-    }),
+    routeRequests(
+      {
+        '/graphql': graphqlHttpHandler({
+          apollo,
+          services,
+          log,
+          maxBodyBytes: config.maxBodyBytes,
+          addressOf,
+          beforeBody: [cors(config), csrfPrevention()],
+          afterBody: [trusted.middleware(), authenticate(auth.verifier, log, limits.failures, addressOf), ...(requestLimit ? [requestLimit] : [])],
+        }),
+        '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
+        ...(devToken ? { '/dev/token': pipeline([cors(config)], devToken, (req, res) => sendError(req, res, internalError())) } : {}),
+        '/readyz': readyz(db),
+        '/webhooks/clerk': clerkWebhooks({ config, db, sessions, log, addressOf, failures: limits.failures }),
+      },
+      accessLog(log, metrics),
+    ),
   );
 
   const ws = attachWebSocket(httpServer, {
@@ -152,7 +161,10 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     trusted,
     addressOf,
     failures: limits.failures,
-    formatError: (e) => format(e.toJSON(), e),
+    formatError: (e, requestId) => {
+      if (isUnexpected(e)) logUnexpected(log, e, requestId);
+      return format(e.toJSON(), e);
+    },
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -160,6 +172,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     httpServer.listen(config.port, config.host, () => resolve());
   });
   const port = (httpServer.address() as AddressInfo).port;
+  const metricsEndpoint = config.metrics ? await startMetricsEndpoint(config.metrics, db, log) : null;
   const worker = config.worker.enabled ? await startWorker(db, jobs, log, config.worker) : null;
   // Every instance seals the trail; concurrent checkpointers cannot fork the checkpoint chain.
   const checkpointer = startCheckpointer(db, loadCheckpointSigner(config), config.audit.checkpointIntervalMs, log);
@@ -175,6 +188,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     worker,
     checkpointer,
     log,
+    metricsUrl: metricsEndpoint?.url ?? null,
     stop() {
       stopping ??= (async () => {
         await worker?.stop();
@@ -184,6 +198,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
         await stopFollowing();
         await checkpointer.stop({ seal: config.audit.checkpointIntervalMs > 0 });
         await limits.stop();
+        await metricsEndpoint?.close();
         if (!deps.db) await db.close();
       })();
       return stopping;

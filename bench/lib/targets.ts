@@ -16,6 +16,10 @@ export interface Target {
   startedAt: number;
   /** The loop monitor's samples between two instants (ms since the epoch). */
   probes(from: number, to: number): Probe[];
+  /** CPU seconds (user + system, every thread) the process has used so far; NaN off Linux. */
+  cpuSeconds(): number;
+  /** Bytes the process has written to stdout and stderr since it listened (its log lines). */
+  outputBytes(): number;
   stop(): Promise<void>;
 }
 
@@ -33,14 +37,16 @@ export async function startTarget(name: string, script: string, args: string[], 
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
-  child.stderr!.on('data', (d) => (output += d));
+  const keep = (d: Buffer) => (output += d);
+  child.stderr!.on('data', keep);
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${name} did not start within 60 s:\n${output}`)), 60_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      output += d;
+    child.stdout!.on('data', keep);
+    child.stdout!.on('data', function started() {
       const m = /listening on (http:\/\/\S+)/.exec(output);
       if (m) {
         clearTimeout(timer);
+        child.stdout!.off('data', started);
         resolve(m[1]);
       }
     });
@@ -49,10 +55,20 @@ export async function startTarget(name: string, script: string, args: string[], 
       reject(new Error(`${name} exited with ${code} before it listened:\n${output}`));
     });
   });
+  // From here on the output is only counted: a server's log lines must keep draining (a full
+  // pipe would block its writes), but the bench has no use for their text.
+  child.stdout!.off('data', keep);
+  child.stderr!.off('data', keep);
+  let bytes = 0;
+  const count = (d: Buffer) => (bytes += d.length);
+  child.stdout!.on('data', count);
+  child.stderr!.on('data', count);
   return {
     name,
     url,
     startedAt,
+    cpuSeconds: () => cpuSecondsOf(child.pid!),
+    outputBytes: () => bytes,
     probes(from, to) {
       if (!fs.existsSync(probeFile)) return [];
       return fs
@@ -65,6 +81,17 @@ export async function startTarget(name: string, script: string, args: string[], 
     },
     stop: () => stopChild(child),
   };
+}
+
+/** utime + stime from /proc/PID/stat, in clock ticks of 1/100 s (Linux's USER_HZ). */
+function cpuSecondsOf(pid: number): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN;
+  }
 }
 
 function stopChild(child: ChildProcess): Promise<void> {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { metrics } from '../metrics';
 import type { SqlClient } from '../store/database';
 import { canonicalJson, sha256Hex } from './canonical';
 import { canonicalFields, EVENT_FIELDS, type AuditActor, type AuditEventRecord } from './event';
@@ -38,6 +39,7 @@ export interface AuditInput {
 
 /** Appends one event inside the caller's transaction. If this throws, the caller's change rolls back. */
 export async function appendEvent(tx: SqlClient, input: AuditInput): Promise<AuditEventRecord> {
+  const start = performance.now();
   let streamSeq = 1;
   let prevHash: string | null = null;
   if (input.mode !== 'new') {
@@ -76,6 +78,7 @@ export async function appendEvent(tx: SqlClient, input: AuditInput): Promise<Aud
   const hash = sha256Hex(canonical);
   const params = EVENT_FIELDS.map((f) => (f.kind === 'json' ? jsonParam(event[f.key]) : event[f.key]));
   const res = await tx.query<{ seq: string }>(INSERT_SQL, [...params, canonical, hash]);
+  metrics.auditAppended((performance.now() - start) / 1000);
   return { ...event, seq: String(res.rows[0].seq), canonical, hash };
 }
 

@@ -9,11 +9,25 @@ import type { Logger } from '../log';
 const PASS_THROUGH = new Set<string>(Object.values(ErrorCode));
 
 /**
- * The one place errors leave the server. Known errors keep their code and message; anything
- * else becomes INTERNAL_SERVER_ERROR with no message detail (no stack, no SQL), and is logged
- * with the request id that the client also receives.
+ * Whether an error is our fault rather than the request's: not an AppError, not a code a client
+ * may see as it is, not graphql-js input coercion. These are masked and logged.
  */
-export function formatError(log: Logger) {
+export function isUnexpected(error: unknown): boolean {
+  const original = unwrapResolverError(error);
+  if (original instanceof AppError) return false;
+  const code = (error as GraphQLError | null)?.extensions?.code;
+  if (typeof code === 'string' && PASS_THROUGH.has(code) && code !== ErrorCode.INTERNAL_SERVER_ERROR) return false;
+  return !(original instanceof GraphQLError && !original.originalError && code === undefined);
+}
+
+/**
+ * The one place errors leave the server. Known errors keep their code and message; anything
+ * else becomes INTERNAL_SERVER_ERROR with no message detail (no stack, no SQL). Logging is not
+ * done here (Apollo gives this function no request): errorStatusPlugin logs each unexpected
+ * error once, with the request id the client also receives, and the WebSocket path through
+ * `logUnexpected`.
+ */
+export function formatError() {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const original = unwrapResolverError(error);
     if (original instanceof AppError) {
@@ -28,7 +42,6 @@ export function formatError(log: Logger) {
     if (original instanceof GraphQLError && !original.originalError && code === undefined) {
       return { message: formatted.message, locations: formatted.locations, extensions: { code: ErrorCode.BAD_USER_INPUT } };
     }
-    log.error('unexpected error', { error: (original as Error)?.message, stack: (original as Error)?.stack, path: formatted.path });
     return {
       message: INTERNAL_MESSAGE,
       locations: formatted.locations,
@@ -38,20 +51,36 @@ export function formatError(log: Logger) {
   };
 }
 
+/** The server-side record of an unexpected error: message and stack, never sent to the client. */
+export function logUnexpected(log: Logger, error: unknown, requestId: string | undefined): void {
+  const err = unwrapResolverError(error);
+  log.error('unexpected error', { requestId, err, path: (error as GraphQLError | null)?.path });
+}
+
 /**
- * Adds the request id to every error, and applies the HTTP status rule: an operation that
- * produced no data and whose every error is UNAUTHENTICATED answers 401 (all FORBIDDEN: 403).
+ * Logs every unexpected error once, with its request id; adds the request id to every error;
+ * applies the HTTP status rule: an operation that produced no data and whose every error is
+ * UNAUTHENTICATED answers 401 (all FORBIDDEN: 403); and tells the access log and the metrics
+ * the operation's name and the answer's error codes (`contextValue.observed`).
  */
-export function errorStatusPlugin(): ApolloServerPlugin<GraphQLContext> {
+export function errorStatusPlugin(log: Logger): ApolloServerPlugin<GraphQLContext> {
   return {
     async requestDidStart() {
       return {
-        async willSendResponse({ response, contextValue }) {
+        async didEncounterErrors({ errors, contextValue }) {
+          for (const e of errors) if (isUnexpected(e)) logUnexpected(log, e, contextValue?.requestId);
+        },
+        async willSendResponse({ response, contextValue, operation, operationName }) {
+          const observed = contextValue?.observed;
+          if (observed && operation) observed.operation = operationName ?? null;
           if (response.body.kind !== 'single') return;
           const result = response.body.singleResult;
           const errors = result.errors;
           if (!errors?.length) return;
-          for (const e of errors) (e.extensions as Record<string, unknown>).requestId = contextValue?.requestId;
+          for (const e of errors) {
+            (e.extensions as Record<string, unknown>).requestId = contextValue?.requestId;
+            observed?.errorCodes.push(String(e.extensions?.code));
+          }
           const data = result.data;
           const noData = data === null || data === undefined || Object.values(data).every((v) => v === null);
           if (!noData) return;

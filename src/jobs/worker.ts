@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { SYSTEM_WORKER } from '../audit/event';
 import type { Logger } from '../log';
+import { metrics } from '../metrics';
 import type { Database } from '../store/database';
 import type { JobsService } from './service';
 import { JOB_UPDATED_CHANNEL } from './types';
@@ -46,9 +47,10 @@ export async function startWorker(db: Database, jobs: JobsService, log: Logger, 
       outcome = { result: await processDocument(job.ursDocument ?? '') };
     } catch (err) {
       outcome = { error: err instanceof UrsProcessingError ? err.message : 'Processing failed unexpectedly. Submit the job again.' };
-      if (!(err instanceof UrsProcessingError)) log.error('job processing failed', { jobId: job.id, error: (err as Error).message });
+      if (!(err instanceof UrsProcessingError)) log.error('job processing failed', { jobId: job.id, err });
     }
-    await jobs.finish(SYSTEM_WORKER, job.id, outcome);
+    const finished = await jobs.finish(SYSTEM_WORKER, job.id, outcome);
+    metrics.workerOutcome(!finished ? 'superseded' : 'error' in outcome ? 'failed' : 'completed');
     return true;
   }
 
@@ -58,7 +60,7 @@ export async function startWorker(db: Database, jobs: JobsService, log: Logger, 
       try {
         if (++sinceSweep >= 30) {
           sinceSweep = 0;
-          await jobs.failAbandoned(SYSTEM_WORKER, opts.leaseSeconds ?? 300);
+          metrics.workerOutcome('abandoned', await jobs.failAbandoned(SYSTEM_WORKER, opts.leaseSeconds ?? 300));
         }
         const ran = await Promise.all(Array.from({ length: opts.concurrency }, runOne));
         if (ran.some(Boolean)) continue;
@@ -66,7 +68,8 @@ export async function startWorker(db: Database, jobs: JobsService, log: Logger, 
         if (!stopped) await sleep(opts.pollMs);
       } catch (err) {
         if (stopped) break;
-        log.error('worker loop error', { error: (err as Error).message });
+        metrics.workerError();
+        log.error('worker loop error', { err });
         await sleep(opts.pollMs);
       }
     }

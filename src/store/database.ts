@@ -28,6 +28,12 @@ export interface ListenState {
   reconnects: number;
 }
 
+export interface PoolStats {
+  total: number;
+  idle: number;
+  waiting: number;
+}
+
 export interface Database extends SqlClient {
   readonly kind: 'pglite' | 'postgres';
   /**
@@ -46,6 +52,12 @@ export interface Database extends SqlClient {
    * lost: on `connected: true` after a loss, re-read whatever notifications would have announced.
    */
   watchListen(fn: (state: ListenState) => void): () => void;
+  /**
+   * Connections in use and queries waiting for one, for the metrics. PostgreSQL: the pool's
+   * counts. Embedded: its one connection; `waiting` counts the queries queued behind the one
+   * it is running.
+   */
+  poolStats(): PoolStats;
   close(): Promise<void>;
 }
 

@@ -143,6 +143,7 @@ async function startStore(dir: string | undefined, unlock: () => Promise<void>):
     },
     listenState: () => always,
     watchListen: () => () => undefined,
+    poolStats: () => ({ total: 1, idle: waiting.size === 0 ? 1 : 0, waiting: Math.max(0, waiting.size - 1) }),
     async close() {
       try {
         if (dead) return;

@@ -92,6 +92,7 @@ export async function openPostgres(url: string, opts: PostgresOptions = {}): Pro
     listen: (channel, onNotify) => listener.listen(channel, onNotify),
     listenState: () => listener.current,
     watchListen: (fn) => listener.watch(fn),
+    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     async close() {
       await listener.close();
       await pool.end();

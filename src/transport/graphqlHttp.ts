@@ -37,7 +37,7 @@ export function graphqlHttpHandler(opts: GraphQLHttpOptions): (req: IncomingMess
       return sendError(req, res, new AppError(ErrorCode.BAD_REQUEST, 'The request body is not valid JSON. Send {"query": "...", "variables": {...}}.'));
     }
     if (type === 'request.aborted') return void res.destroy();
-    opts.log.error('unexpected error', { requestId: req.requestId, error: (err as Error)?.message, stack: (err as Error)?.stack });
+    opts.log.error('unexpected error', { requestId: req.requestId, err });
     sendError(req, res, internalError());
   };
   const execute = (req: IncomingMessage, res: ServerResponse) => {
@@ -48,12 +48,15 @@ export function graphqlHttpHandler(opts: GraphQLHttpOptions): (req: IncomingMess
     opts.apollo
       .executeHTTPGraphQLRequest({
         httpGraphQLRequest: { method: (req.method ?? 'GET').toUpperCase(), headers, search: q >= 0 ? url.slice(q) : '', body: req.body },
-        context: async () =>
-          createContext(opts.services, req.principal ?? null, {
+        context: async () => {
+          const context = createContext(opts.services, req.principal ?? null, {
             requestId: req.requestId,
             ip: opts.addressOf(req),
             userAgent: req.headers['user-agent'] ?? null,
-          }),
+          });
+          req.observed = context.observed; // errorStatusPlugin fills it in
+          return context;
+        },
       })
       .then(async (response) => {
         for (const [k, v] of response.headers) res.setHeader(k, v);

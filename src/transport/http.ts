@@ -5,6 +5,7 @@ import { AppError, tooManyRefusals } from '../errors';
 import type { Logger } from '../log';
 import { addressKey, type AddressOf } from './clientAddress';
 import type { FailureBudget } from './rateLimits';
+import { metrics } from '../metrics';
 import { sendError, type Middleware } from './respond';
 
 /**
@@ -22,6 +23,7 @@ export function authenticate(verifier: TokenVerifier, log: Logger, failures: Fai
     try {
       token = bearerFromHeaders(req.headers, req.rawHeaders);
     } catch (err) {
+      metrics.authFailure((err as AuthFailure).reason);
       return sendError(req, res, err as AppError);
     }
     if (token === null) {
@@ -30,7 +32,10 @@ export function authenticate(verifier: TokenVerifier, log: Logger, failures: Fai
     }
     const clientKey = addressKey(addressOf(req));
     const blocked = failures.blocked(clientKey);
-    if (blocked) return sendError(req, res, tooManyRefusals(failures.perMinute, blocked));
+    if (blocked) {
+      metrics.rateLimited('failed-token');
+      return sendError(req, res, tooManyRefusals(failures.perMinute, blocked));
+    }
     verifier.verify(token).then(
       (principal) => {
         req.principal = principal;
@@ -38,11 +43,14 @@ export function authenticate(verifier: TokenVerifier, log: Logger, failures: Fai
       },
       async (err: unknown) => {
         if (err instanceof AuthFailure) {
+          metrics.authFailure(err.reason);
           log.info('token refused', { requestId: req.requestId, reason: err.reason });
           const over = await failures.refuse(clientKey);
+          if (over) metrics.rateLimited('failed-token');
           return sendError(req, res, over ? tooManyRefusals(failures.perMinute, over) : err);
         }
         if (err instanceof KeysUnavailable) {
+          metrics.authFailure(String(err.extensions.reason));
           log.warn('token verification unavailable', { requestId: req.requestId, detail: err.detail });
           return sendError(req, res, err);
         }

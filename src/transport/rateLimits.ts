@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { RateLimiterMemory, RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
 import { rateLimited } from '../errors';
+import { metrics } from '../metrics';
 import type { Logger } from '../log';
 import type { Database } from '../store/database';
 import { BatchedLimiter, type RequestLimiter } from './batchedLimiter';
@@ -103,7 +104,11 @@ export const callerKey = (userId: string | undefined, address: string | null) =>
 export function rateLimit(limiter: RequestLimiter, perMinute: number, addressOf: AddressOf): Middleware {
   return (req, res, next) => {
     const wait = limiter.take(callerKey(req.principal?.userId, addressOf(req)));
-    const decide = (seconds: number) => (seconds > 0 ? sendError(req, res, rateLimited(perMinute, seconds)) : next());
+    const decide = (seconds: number) => {
+      if (seconds <= 0) return next();
+      metrics.rateLimited('request');
+      sendError(req, res, rateLimited(perMinute, seconds));
+    };
     if (typeof wait === 'number') return decide(wait);
     wait.then(decide, next);
   };

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AppError, errorBody } from '../errors';
 import type { Principal } from '../auth/principal';
+import type { Observed } from '../context';
 
 declare module 'node:http' {
   interface IncomingMessage {
@@ -10,6 +11,8 @@ declare module 'node:http' {
     principal?: Principal | null;
     /** The parsed JSON body, when there is one. */
     body?: unknown;
+    /** Operation name and error codes of the answer, for the access log and the metrics. */
+    observed?: Observed;
   }
 }
 
@@ -24,6 +27,7 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 
 /** Every error that ends an HTTP request outside GraphQL execution leaves through here. */
 export function sendError(req: IncomingMessage, res: ServerResponse, err: AppError): void {
+  (req.observed ??= { errorCodes: [] }).errorCodes.push(err.code);
   sendJson(res, err.httpStatus, errorBody(err, req.requestId), err.httpHeaders());
 }
 

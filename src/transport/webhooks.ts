@@ -3,6 +3,7 @@ import { verifyWebhook } from '@clerk/backend/webhooks';
 import type { Config } from '../config';
 import { AppError, ErrorCode, internalError, tooManyRefusals } from '../errors';
 import type { Logger } from '../log';
+import { metrics } from '../metrics';
 import { UnusablePayload, type ClerkEvent, type SessionRevocations } from '../sessions/clerkEvents';
 import type { Database } from '../store/database';
 import { readBody } from './body';
@@ -58,7 +59,10 @@ export function clerkWebhooks(deps: WebhookDeps): Handler {
     }
     const clientKey = addressKey(deps.addressOf(req));
     const blocked = deps.failures.blocked(clientKey);
-    if (blocked) return sendError(req, res, tooManyRefusals(deps.failures.perMinute, blocked));
+    if (blocked) {
+      metrics.rateLimited('failed-token');
+      return sendError(req, res, tooManyRefusals(deps.failures.perMinute, blocked));
+    }
     readBody(req, MAX_BODY_BYTES)
       .then((body) => handle(deps, secret, req, body, requestId))
       .then(
@@ -69,7 +73,10 @@ export function clerkWebhooks(deps: WebhookDeps): Handler {
             if (err.extensions.reason) log.warn('clerk webhook refused', { requestId, svixId, error: err.message });
             if (err.extensions.reason === WebhookReason.signatureInvalid) {
               const over = await deps.failures.refuse(clientKey);
-              if (over) return sendError(req, res, tooManyRefusals(deps.failures.perMinute, over));
+              if (over) {
+                metrics.rateLimited('failed-token');
+                return sendError(req, res, tooManyRefusals(deps.failures.perMinute, over));
+              }
             }
             return sendError(req, res, err);
           }

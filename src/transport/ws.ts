@@ -15,6 +15,9 @@ import { ErrorCode } from '../errors';
 import type { Logger } from '../log';
 import { addressKey, type AddressOf } from './clientAddress';
 import type { FailureBudget } from './rateLimits';
+import { metrics } from '../metrics';
+import { websocketLog } from './accessLog';
+import { assignRequestId } from './routes';
 
 type Extra = {
   socket: WebSocket;
@@ -45,7 +48,8 @@ export interface WsOptions {
   /** Where the upgrade request comes from (TRUST_PROXY). */
   addressOf: AddressOf;
   failures: FailureBudget;
-  formatError: (err: GraphQLError) => ReturnType<GraphQLError['toJSON']>;
+  /** Masks an error for the client; `requestId` is the operation's (unexpected errors are logged with it). */
+  formatError: (err: GraphQLError, requestId: string) => ReturnType<GraphQLError['toJSON']>;
 }
 
 /** graphql-ws on the HTTP server's /graphql path, authenticated from connectionParams. */
@@ -53,12 +57,17 @@ export function attachWebSocket(server: Server, opts: WsOptions): { close(): Pro
   // noServer: with `server`, ws re-emits the HTTP server's errors (a port in use) on the
   // WebSocket server, where graphql-ws prints them with a stack trace as an "internal error".
   const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
+  const lines = websocketLog(opts.log);
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (new URL(req.url ?? '/', 'http://x').pathname !== '/graphql') {
       socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return;
     }
-    wss.handleUpgrade(req, socket, head, (client) => wss.emit('connection', client, req));
+    assignRequestId(req);
+    wss.handleUpgrade(req, socket, head, (client) => {
+      lines.watch(client, req);
+      wss.emit('connection', client, req);
+    });
   };
   server.on('upgrade', onUpgrade);
   const handle = useServer<Record<string, unknown>, Extra>(
@@ -82,7 +91,7 @@ export function attachWebSocket(server: Server, opts: WsOptions): { close(): Pro
           const blocked = opts.failures.blocked(clientKey);
           if (blocked) return tooManyRequests(ctx, blocked);
           try {
-            ctx.extra.principal = await opts.verifier.verify(token);
+            ctx.extra.principal = ctx.extra.request.principal = await opts.verifier.verify(token);
           } catch (err) {
             const over = err instanceof AuthFailure ? await opts.failures.refuse(clientKey) : 0;
             if (over) return tooManyRequests(ctx, over);
@@ -90,6 +99,7 @@ export function attachWebSocket(server: Server, opts: WsOptions): { close(): Pro
             return false;
           }
         }
+        lines.opened(ctx.extra.request);
         const exp = ctx.extra.principal?.expiresAt;
         if (exp) {
           // A socket outlives a 60-second Clerk token; when the token expires the socket closes
@@ -140,12 +150,12 @@ export function attachWebSocket(server: Server, opts: WsOptions): { close(): Pro
       // the same one), or a fresh one for an operation refused before it had a context.
       onError: (_ctx, _id, _payload, errors) => {
         const requestId = randomUUID();
-        return errors.map((e) => withRequestId(opts.formatError(e), requestId));
+        return errors.map((e) => withRequestId(opts.formatError(e, requestId), requestId));
       },
       onNext: (_ctx, _id, _payload, args, result) => {
         if (!result.errors) return undefined;
         const requestId = (args.contextValue as { requestId?: string } | undefined)?.requestId ?? randomUUID();
-        return { ...result, errors: result.errors.map((e) => withRequestId(opts.formatError(e), requestId)) };
+        return { ...result, errors: result.errors.map((e) => withRequestId(opts.formatError(e, requestId), requestId)) };
       },
     },
     wss,
@@ -165,16 +175,20 @@ function withRequestId(e: ReturnType<GraphQLError['toJSON']>, requestId: string)
 }
 
 function tooManyRequests(ctx: Context<Record<string, unknown>, Extra>, retryAfterSeconds: number): false {
+  metrics.rateLimited('failed-token');
   ctx.extra.socket.close(WS_CLOSE_TOO_MANY_REQUESTS, `Too Many Requests: retry-after=${retryAfterSeconds}`);
   return false;
 }
 
 function refuse(ctx: Context<Record<string, unknown>, Extra>, err: unknown, log: Logger): void {
   if (err instanceof KeysUnavailable) {
-    log.warn('websocket token verification unavailable', { detail: err.detail });
+    metrics.authFailure(String(err.extensions.reason));
+    log.warn('websocket token verification unavailable', { requestId: ctx.extra.request.requestId, detail: err.detail });
     ctx.extra.socket.close(WS_CLOSE_UNAVAILABLE, 'Service Unavailable: jwks-unavailable');
     return;
   }
   const reason = err instanceof AuthFailure ? err.reason : AuthReason.tokenVerificationFailed;
+  if (!(err instanceof AuthFailure)) log.error('token verification failed unexpectedly', { requestId: ctx.extra.request.requestId, err });
+  metrics.authFailure(reason);
   ctx.extra.socket.close(WS_CLOSE_UNAUTHORIZED, `Unauthorized: ${reason}`);
 }

@@ -46,14 +46,19 @@ export interface Exit {
 export interface ServerProcess {
   url: string;
   pid: number;
+  /** stdout and stderr, interleaved as they arrived. */
   output(): string;
+  /** stdout alone (where the server's log lines go). */
+  stdout(): string;
   exited: Promise<Exit>;
   kill(signal?: NodeJS.Signals): Promise<Exit>;
 }
 
-function track(child: ChildProcess): { output: () => string; exited: Promise<Exit> } {
+function track(child: ChildProcess): { output: () => string; stdout: () => string; exited: Promise<Exit> } {
   live.add(child);
   let out = '';
+  let stdout = '';
+  child.stdout?.on('data', (d) => (stdout += d));
   child.stdout?.on('data', (d) => (out += d));
   child.stderr?.on('data', (d) => (out += d));
   const exited = new Promise<Exit>((resolve) =>
@@ -62,7 +67,7 @@ function track(child: ChildProcess): { output: () => string; exited: Promise<Exi
       resolve({ code, signal });
     }),
   );
-  return { output: () => out, exited };
+  return { output: () => out, stdout: () => stdout, exited };
 }
 
 /** Starts `cli.ts serve` on port 0 and resolves with the URL from its "listening on" line. */
@@ -72,7 +77,7 @@ export async function spawnServer(env: Record<string, string>, timeoutMs = 30_00
     env: childEnv({ HOST: '127.0.0.1', PORT: '0', WORKER_ENABLED: 'false', RATE_LIMIT_PER_MINUTE: '0', ...env }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const { output, exited } = track(child);
+  const { output, stdout, exited } = track(child);
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start in ${timeoutMs} ms:\n${output()}`)), timeoutMs);
     const onData = () => {
@@ -93,6 +98,7 @@ export async function spawnServer(env: Record<string, string>, timeoutMs = 30_00
     url,
     pid: child.pid!,
     output,
+    stdout,
     exited,
     kill(signal = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);

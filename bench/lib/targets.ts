@@ -21,13 +21,18 @@ export interface Target {
 
 const ROOT = path.join(__dirname, '..', '..');
 
-/** Spawns `node --require loopMonitor --import tsx <script> ...args` and waits for "listening on <url>". */
+/**
+ * Spawns `node --require loopMonitor <script> ...args` and waits for "listening on <url>". A
+ * TypeScript script (the peers) runs through tsx; compiled JavaScript (jobledger's build) runs
+ * without it, as `npm run start:prod` does: tsx's loader is a thread and a heap of its own.
+ */
 export async function startTarget(name: string, script: string, args: string[], env: Record<string, string>): Promise<Target> {
   const probeFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'jobledger-bench-probe-')), 'probe.jsonl');
   const startedAt = Date.now();
   // BENCH_NODE_ARGS: extra node flags for the targets, e.g. --cpu-prof to profile them under load.
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, '--require', path.join(__dirname, 'loopMonitor.cjs'), '--import', 'tsx', script, ...args], {
+  const loader = script.endsWith('.ts') ? ['--import', 'tsx'] : [];
+  const child = spawn(process.execPath, [...nodeArgs, '--require', path.join(__dirname, 'loopMonitor.cjs'), ...loader, script, ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env, BENCH_PROBE_FILE: probeFile },
     stdio: ['ignore', 'pipe', 'pipe'],

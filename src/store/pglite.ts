@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { lockDataDir } from './dataLock';
 import type { Database, QueryResult, SqlClient } from './database';
+import { createDataDirInChild } from './pgliteInit';
 import type { Reply, Request, SerializedError, ThreadData } from './pgliteThread';
 
 /**
@@ -63,16 +64,10 @@ export async function openPglite(dir: string | undefined, opts: { onLockLost?: (
 }
 
 async function startStore(dir: string | undefined, unlock: () => Promise<void>): Promise<Database> {
-  if (dir) {
-    // A new data directory is made in a thread that then exits: initdb's working memory would
-    // otherwise stay in the serving thread's WASM heap for the life of the process.
-    if (!fs.existsSync(path.join(dir, 'PG_VERSION'))) {
-      const init = startThread({ dir, conf: CONF, initOnly: true });
-      await init.ready;
-      await init.worker.terminate();
-    }
-  }
-  const { worker, ready } = startThread({ dir, conf: CONF, initOnly: false });
+  // A new data directory is made in a process of its own (pgliteInit.ts): initdb's memory then
+  // leaves with it, which it does not when a thread of this process ends.
+  if (dir && !fs.existsSync(path.join(dir, 'PG_VERSION'))) await createDataDirInChild(dir, CONF);
+  const { worker, ready } = startThread({ dir, conf: CONF });
   await ready;
 
   let ids = 0;

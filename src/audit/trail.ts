@@ -41,6 +41,26 @@ export async function appendEvent(tx: SqlClient, input: AuditInput): Promise<Aud
       prevHash = head.rows[0].hash;
     }
   }
+  const event = sealEvent(input, streamSeq, prevHash);
+  const res = await tx.query<{ seq: string }>(INSERT_ONE, insertParams(event));
+  return { ...event, seq: String(res.rows[0].seq) };
+}
+
+/**
+ * Appends the first event of each of several new streams (mode `new`: nothing to read, nothing
+ * to lock) in one statement, inside the caller's transaction, in the order given. For changes
+ * committed together (a batch of created jobs): each event is still in its change's transaction.
+ */
+export async function appendFirstEvents(tx: SqlClient, inputs: readonly AuditInput[]): Promise<void> {
+  if (inputs.some((i) => i.mode !== 'new')) throw new Error('appendFirstEvents: every stream must be new');
+  if (inputs.length === 0) return;
+  await tx.query(insertSql(inputs.length), inputs.flatMap((input) => insertParams(sealEvent(input, 1, null))));
+}
+
+type SealedEvent = Omit<AuditEventRecord, 'seq'>;
+
+/** The event at this position of its stream, with its canonical text and hash. */
+function sealEvent(input: AuditInput, streamSeq: number, prevHash: string | null): SealedEvent {
   const a = input.actor;
   const event: Omit<AuditEventRecord, 'seq' | 'canonical' | 'hash'> = {
     id: randomUUID(),
@@ -63,14 +83,19 @@ export async function appendEvent(tx: SqlClient, input: AuditInput): Promise<Aud
     userAgent: a.userAgent,
   };
   const canonical = canonicalJson(canonicalFields(event));
-  const hash = sha256Hex(canonical);
-  const params = EVENT_FIELDS.map((f) => (f.kind === 'json' ? jsonParam(event[f.key]) : event[f.key]));
-  const res = await tx.query<{ seq: string }>(INSERT_SQL, [...params, canonical, hash]);
-  return { ...event, seq: String(res.rows[0].seq), canonical, hash };
+  return { ...event, canonical, hash: sha256Hex(canonical) };
 }
 
 const INSERT_COLUMNS = [...EVENT_FIELDS.map((f) => f.column), 'canonical', 'hash'];
-const INSERT_SQL = `INSERT INTO audit_events (${INSERT_COLUMNS.join(', ')}) VALUES (${INSERT_COLUMNS.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING seq`;
+const insertParams = (e: SealedEvent): unknown[] => [...EVENT_FIELDS.map((f) => (f.kind === 'json' ? jsonParam(e[f.key]) : e[f.key])), e.canonical, e.hash];
+
+/** INSERT of `rows` events: VALUES ($1, ..., $n), ($n+1, ...), ... in INSERT_COLUMNS order. */
+function insertSql(rows: number): string {
+  const n = INSERT_COLUMNS.length;
+  const values = Array.from({ length: rows }, (_, r) => `(${INSERT_COLUMNS.map((_c, i) => `$${r * n + i + 1}`).join(', ')})`);
+  return `INSERT INTO audit_events (${INSERT_COLUMNS.join(', ')}) VALUES ${values.join(', ')}`;
+}
+const INSERT_ONE = `${insertSql(1)} RETURNING seq`;
 
 /** The actor columns have no room for "why is the email blank", so the event's data says it. */
 function withEmailNote(after: unknown, why: string): unknown {

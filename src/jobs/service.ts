@@ -2,32 +2,16 @@ import { createHash, randomUUID } from 'node:crypto';
 import { appendEvent } from '../audit/trail';
 import { AuditAction, type AuditActor } from '../audit/event';
 import { canonicalJson } from '../audit/canonical';
-import { AppError, badInput, conflict, ErrorCode, forbidden, notFound } from '../errors';
+import { badInput, conflict, forbidden, notFound } from '../errors';
 import { type Database, type SqlClient } from '../store/database';
 import { checkPageSize, decodeCursor, toPage, type Page } from '../store/pagination';
+import { claimIdempotencyKey, CreateBatches, insertJobs, LIMITS, NOW_MS, validateCreate, type CreateJobInput } from './create';
 import { FirstPageCache } from './firstPages';
 import { ChangeNotifier } from './notifier';
 import { auditSnapshot, JOB_COLUMNS, JOB_LIST_COLUMNS, JOB_SUMMARY_COLUMNS, JOB_UPDATED_CHANNEL, jobRowToRecord, jobStream, type JobRecord, type JobStatus } from './types';
 import { isUuid } from '../store/uuid';
 
-export const LIMITS = {
-  titleChars: 200,
-  documentBytes: 1024 * 1024,
-  reasonChars: 1000,
-  idempotencyKeyChars: 200,
-};
-/** Idempotency keys are honoured for 24 hours (as Stripe does); after that the key may be reused. */
-export const IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60;
-
-export interface CreateJobInput {
-  title: string;
-  ursDocument: string;
-  idempotencyKey?: string | null;
-}
-
-// Database time at millisecond precision: the same instant goes into the row, the audit event
-// and its hashed canonical form, and JavaScript Dates hold milliseconds.
-const NOW_MS = "date_trunc('milliseconds', now())";
+export { IDEMPOTENCY_TTL_SECONDS, LIMITS, type CreateJobInput } from './create';
 
 /**
  * Every state change of a job and its audit event happen in one transaction: if the audit
@@ -39,10 +23,14 @@ export class JobsService {
   /** Only where no other process writes the database: see firstPages.ts. */
   private readonly firstPages: FirstPageCache | null;
 
+  /** Creates without an idempotency key, committed in groups: see create.ts. */
+  private readonly creates: CreateBatches;
+
   constructor(private readonly db: Database) {
     // New jobs are announced after commit, in batches: see notifier.ts for why.
     this.createdJobs = new ChangeNotifier(db, JOB_UPDATED_CHANNEL);
     this.firstPages = db.exclusive ? new FirstPageCache() : null;
+    this.creates = new CreateBatches(db, db.kind === 'pglite' ? 1 : 2);
   }
 
   /** Every committed change to a job ends here, before the caller answers its client. */
@@ -53,43 +41,25 @@ export class JobsService {
 
   async create(actor: AuditActor, input: CreateJobInput): Promise<JobRecord> {
     const { title, ursDocument, idempotencyKey } = validateCreate(input);
-    const requestHash = createHash('sha256').update(canonicalJson({ title, ursDocument })).digest('hex');
-    let fresh = false;
-    const job = await this.db.transaction(async (tx) => {
-      const id = randomUUID();
-      if (idempotencyKey) {
-        const existing = await claimIdempotencyKey(tx, actor.actorId, idempotencyKey, requestHash, id);
-        if (existing) return existing;
-      }
-      const res = await tx.query(
-        `INSERT INTO jobs (id, owner_id, title, urs_document, status, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, 'PENDING', ${NOW_MS}, ${NOW_MS}) RETURNING ${JOB_SUMMARY_COLUMNS}`,
-        [id, actor.actorId, title, ursDocument],
-      );
-      const job = { ...jobRowToRecord(res.rows[0]), ursDocument };
-      await appendEvent(tx, {
-        stream: jobStream(id),
-        mode: 'new',
-        action: AuditAction.jobCreated,
-        occurredAt: job.createdAt,
-        actor,
-        jobId: id,
-        after: {
-          ...auditSnapshot(job),
-          ursDocumentSha256: createHash('sha256').update(ursDocument).digest('hex'),
-          ursDocumentBytes: Buffer.byteLength(ursDocument),
-          idempotencyKey: idempotencyKey ?? null,
-        },
-      });
-      fresh = true;
-      return job;
-    });
+    const job = { id: randomUUID(), actor, title, ursDocument, idempotencyKey };
+    let fresh = true;
+    const created = idempotencyKey
+      ? await this.db.transaction(async (tx) => {
+          const requestHash = createHash('sha256').update(canonicalJson({ title, ursDocument })).digest('hex');
+          const existing = await claimIdempotencyKey(tx, actor.actorId, idempotencyKey, requestHash, job.id);
+          if (existing) {
+            fresh = false;
+            return existing;
+          }
+          return (await insertJobs(tx, [job]))[0];
+        })
+      : await this.creates.submit(job);
     // An idempotent replay changed nothing, so there is nothing to announce.
     if (fresh) {
-      this.changed(job);
-      this.createdJobs.changed(job.id);
+      this.changed(created);
+      this.createdJobs.changed(created.id);
     }
-    return job;
+    return created;
   }
 
   async cancel(actor: AuditActor, id: string, reasonRaw: string, opts: { asAdmin: boolean }): Promise<JobRecord> {
@@ -279,55 +249,6 @@ async function lockJob(tx: SqlClient, id: string): Promise<JobRecord | null> {
   if (!isUuid(id)) return null;
   const res = await tx.query(`SELECT ${JOB_SUMMARY_COLUMNS} FROM jobs WHERE id = $1 FOR UPDATE`, [id]);
   return res.rows[0] ? jobRowToRecord(res.rows[0]) : null;
-}
-
-/**
- * Reserves (owner, key) for a new job, or returns the job an earlier request with the same key
- * created. A concurrent request with the same key waits on the row lock and then sees it.
- */
-async function claimIdempotencyKey(tx: SqlClient, ownerId: string, key: string, requestHash: string, newJobId: string): Promise<JobRecord | null> {
-  const ins = await tx.query(
-    `INSERT INTO idempotency_keys (owner_id, key, request_hash, job_id, created_at, expires_at)
-     VALUES ($1, $2, $3, $4, now(), now() + make_interval(secs => $5))
-     ON CONFLICT (owner_id, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, job_id = EXCLUDED.job_id,
-       created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
-       WHERE idempotency_keys.expires_at <= now()
-     RETURNING job_id`,
-    [ownerId, key, requestHash, newJobId, IDEMPOTENCY_TTL_SECONDS],
-  );
-  if (ins.rowCount > 0) return null;
-  const prior = await tx.query<{ request_hash: string; job_id: string }>(
-    'SELECT request_hash, job_id FROM idempotency_keys WHERE owner_id = $1 AND key = $2',
-    [ownerId, key],
-  );
-  const row = prior.rows[0];
-  if (!row) throw new AppError(ErrorCode.CONFLICT, 'This idempotency key is being used by a concurrent request. Retry.');
-  if (row.request_hash !== requestHash) {
-    throw conflict('This idempotencyKey was already used with a different title or document. Use a new key for a new job.');
-  }
-  const job = await tx.query(`SELECT ${JOB_SUMMARY_COLUMNS} FROM jobs WHERE id = $1`, [row.job_id]);
-  return jobRowToRecord(job.rows[0]);
-}
-
-function validateCreate(input: CreateJobInput): Required<CreateJobInput> {
-  const title = input.title.trim();
-  if (title.length === 0 || title.length > LIMITS.titleChars) {
-    throw badInput(`title must be 1 to ${LIMITS.titleChars} characters.`, 'title');
-  }
-  if (input.ursDocument.trim().length === 0) throw badInput('ursDocument must not be empty: paste the URS text.', 'ursDocument');
-  if (Buffer.byteLength(input.ursDocument) > LIMITS.documentBytes) {
-    throw badInput(`ursDocument must be at most ${LIMITS.documentBytes} bytes (1 MiB). Split the document into several jobs.`, 'ursDocument');
-  }
-  // Each check names its own field, so a client can point at the right form control.
-  if (/\u0000/.test(title)) throw badInput('title must be plain text without NUL characters.', 'title');
-  if (/\u0000/.test(input.ursDocument)) {
-    throw badInput('ursDocument must be plain text without NUL characters: remove them and submit again.', 'ursDocument');
-  }
-  const key = input.idempotencyKey ?? null;
-  if (key !== null && (key.length === 0 || key.length > LIMITS.idempotencyKeyChars || /[\u0000-\u001f]/.test(key))) {
-    throw badInput(`idempotencyKey must be 1 to ${LIMITS.idempotencyKeyChars} printable characters (a UUID works well).`, 'idempotencyKey');
-  }
-  return { title, ursDocument: input.ursDocument, idempotencyKey: key };
 }
 
 async function notify(tx: SqlClient, jobId: string): Promise<void> {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { SqlClient } from '../store/database';
+import { prepared, type SqlClient } from '../store/database';
 import { canonicalJson, sha256Hex } from './canonical';
 import { canonicalFields, EVENT_FIELDS, type AuditActor, type AuditEventRecord } from './event';
 
@@ -31,11 +31,8 @@ export async function appendEvent(tx: SqlClient, input: AuditInput): Promise<Aud
   let streamSeq = 1;
   let prevHash: string | null = null;
   if (input.mode !== 'new') {
-    if (input.mode === 'shared') await tx.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [input.stream]);
-    const head = await tx.query<{ stream_seq: number; hash: string }>(
-      'SELECT stream_seq, hash FROM audit_events WHERE stream = $1 ORDER BY stream_seq DESC LIMIT 1',
-      [input.stream],
-    );
+    if (input.mode === 'shared') await tx.query(LOCK_STREAM, [input.stream]);
+    const head = await tx.query<{ stream_seq: number; hash: string }>(STREAM_HEAD, [input.stream]);
     if (head.rows[0]) {
       streamSeq = head.rows[0].stream_seq + 1;
       prevHash = head.rows[0].hash;
@@ -54,7 +51,7 @@ export async function appendEvent(tx: SqlClient, input: AuditInput): Promise<Aud
 export async function appendFirstEvents(tx: SqlClient, inputs: readonly AuditInput[]): Promise<void> {
   if (inputs.some((i) => i.mode !== 'new')) throw new Error('appendFirstEvents: every stream must be new');
   if (inputs.length === 0) return;
-  await tx.query(insertSql(inputs.length), inputs.flatMap((input) => insertParams(sealEvent(input, 1, null))));
+  await tx.query(prepared(insertSql(inputs.length)), inputs.flatMap((input) => insertParams(sealEvent(input, 1, null))));
 }
 
 type SealedEvent = Omit<AuditEventRecord, 'seq'>;
@@ -95,7 +92,9 @@ function insertSql(rows: number): string {
   const values = Array.from({ length: rows }, (_, r) => `(${INSERT_COLUMNS.map((_c, i) => `$${r * n + i + 1}`).join(', ')})`);
   return `INSERT INTO audit_events (${INSERT_COLUMNS.join(', ')}) VALUES ${values.join(', ')}`;
 }
-const INSERT_ONE = `${insertSql(1)} RETURNING seq`;
+const INSERT_ONE = prepared(`${insertSql(1)} RETURNING seq`);
+const LOCK_STREAM = prepared('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))');
+const STREAM_HEAD = prepared('SELECT stream_seq, hash FROM audit_events WHERE stream = $1 ORDER BY stream_seq DESC LIMIT 1');
 
 /** The actor columns have no room for "why is the email blank", so the event's data says it. */
 function withEmailNote(after: unknown, why: string): unknown {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { AuditAction, type AuditActor } from '../audit/event';
 import { appendFirstEvents } from '../audit/trail';
 import { AppError, badInput, conflict, ErrorCode } from '../errors';
-import type { Database, SqlClient } from '../store/database';
+import { prepared, type Database, type SqlClient } from '../store/database';
 import { auditSnapshot, JOB_SUMMARY_COLUMNS, jobRowToRecord, jobStream, type JobRecord } from './types';
 
 export const LIMITS = {
@@ -44,7 +44,7 @@ const insertJobsSql = (rows: number) =>
  * for the jobs, one for the events, however many there are. Each event starts its job's stream.
  */
 export async function insertJobs(tx: SqlClient, jobs: readonly NewJob[]): Promise<JobRecord[]> {
-  const res = await tx.query(insertJobsSql(jobs.length), jobs.flatMap((j) => [j.id, j.actor.actorId, j.title, j.ursDocument]));
+  const res = await tx.query(prepared(insertJobsSql(jobs.length)), jobs.flatMap((j) => [j.id, j.actor.actorId, j.title, j.ursDocument]));
   const byId = new Map(res.rows.map((r) => [r.id as string, jobRowToRecord(r)]));
   const created = jobs.map((j) => ({ ...byId.get(j.id)!, ursDocument: j.ursDocument }));
   await appendFirstEvents(

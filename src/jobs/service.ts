@@ -3,7 +3,7 @@ import { appendEvent } from '../audit/trail';
 import { AuditAction, type AuditActor } from '../audit/event';
 import { canonicalJson } from '../audit/canonical';
 import { badInput, conflict, forbidden, notFound } from '../errors';
-import { type Database, type SqlClient } from '../store/database';
+import { prepared, type Database, type SqlClient } from '../store/database';
 import { checkPageSize, decodeCursor, toPage, type Page } from '../store/pagination';
 import { claimIdempotencyKey, CreateBatches, insertJobs, LIMITS, NOW_MS, validateCreate, type CreateJobInput } from './create';
 import { FirstPageCache } from './firstPages';
@@ -12,6 +12,10 @@ import { auditSnapshot, JOB_COLUMNS, JOB_LIST_COLUMNS, JOB_SUMMARY_COLUMNS, JOB_
 import { isUuid } from '../store/uuid';
 
 export { IDEMPOTENCY_TTL_SECONDS, LIMITS, type CreateJobInput } from './create';
+
+const CLAIM_NEXT = prepared(`SELECT ${JOB_COLUMNS} FROM jobs WHERE status = 'PENDING' ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED`);
+const LOCK_JOB = prepared(`SELECT ${JOB_SUMMARY_COLUMNS} FROM jobs WHERE id = $1 FOR UPDATE`);
+const NOTIFY = prepared('SELECT pg_notify($1, $2)');
 
 /**
  * Every state change of a job and its audit event happen in one transaction: if the audit
@@ -86,7 +90,7 @@ export class JobsService {
   async getMany(ids: readonly string[]): Promise<(JobRecord | null)[]> {
     const valid = ids.filter(isUuid);
     const res = valid.length
-      ? await this.db.query(`SELECT ${JOB_SUMMARY_COLUMNS} FROM jobs WHERE id = ANY($1::uuid[])`, [valid])
+      ? await this.db.query(prepared(`SELECT ${JOB_SUMMARY_COLUMNS} FROM jobs WHERE id = ANY($1::uuid[])`), [valid])
       : { rows: [] };
     const byId = new Map(res.rows.map((r) => [r.id as string, jobRowToRecord(r)]));
     // PostgreSQL prints uuids in lower case; the caller may have asked in upper case.
@@ -97,7 +101,7 @@ export class JobsService {
   async documents(ids: readonly string[]): Promise<(string | null)[]> {
     const valid = ids.filter(isUuid);
     const res = valid.length
-      ? await this.db.query<{ id: string; urs_document: string }>('SELECT id, urs_document FROM jobs WHERE id = ANY($1::uuid[])', [valid])
+      ? await this.db.query<{ id: string; urs_document: string }>(prepared('SELECT id, urs_document FROM jobs WHERE id = ANY($1::uuid[])'), [valid])
       : { rows: [] };
     const byId = new Map(res.rows.map((r) => [r.id, r.urs_document]));
     return ids.map((id) => byId.get(id.toLowerCase()) ?? null);
@@ -107,7 +111,7 @@ export class JobsService {
   async results(ids: readonly string[]): Promise<(JobRecord['result'] & object | null)[]> {
     const valid = ids.filter(isUuid);
     const res = valid.length
-      ? await this.db.query<{ id: string; result: JobRecord['result'] }>('SELECT id, result FROM jobs WHERE id = ANY($1::uuid[])', [valid])
+      ? await this.db.query<{ id: string; result: JobRecord['result'] }>(prepared('SELECT id, result FROM jobs WHERE id = ANY($1::uuid[])'), [valid])
       : { rows: [] };
     const byId = new Map(res.rows.map((r) => [r.id, r.result ?? null]));
     return ids.map((id) => byId.get(id.toLowerCase()) ?? null);
@@ -141,9 +145,11 @@ export class JobsService {
     if (opts.status) add('status = ?', opts.status);
     if (opts.cursor !== null) add('seq < ?', opts.cursor);
     params.push(opts.rows);
+    // One of eight texts (owner, status and cursor each present or not); each plan is fixed by
+    // its text, so it stays prepared.
     const res = await this.db.query(
-      `SELECT ${JOB_LIST_COLUMNS} FROM jobs ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
-       ORDER BY ${opts.ownerId !== null ? 'owner_id, ' : ''}seq DESC LIMIT $${params.length}`,
+      prepared(`SELECT ${JOB_LIST_COLUMNS} FROM jobs ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
+       ORDER BY ${opts.ownerId !== null ? 'owner_id, ' : ''}seq DESC LIMIT $${params.length}`),
       params,
     );
     return res.rows.map(jobRowToRecord);
@@ -173,9 +179,7 @@ export class JobsService {
   /** Claims the oldest PENDING job; SKIP LOCKED lets several workers (and instances) share the queue. */
   async claimNext(actor: AuditActor, workerId: string): Promise<JobRecord | null> {
     const claimed = await this.db.transaction(async (tx) => {
-      const res = await tx.query(
-        `SELECT ${JOB_COLUMNS} FROM jobs WHERE status = 'PENDING' ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED`,
-      );
+      const res = await tx.query(CLAIM_NEXT);
       if (!res.rows[0]) return null;
       const job = jobRowToRecord(res.rows[0]);
       // The worker needs the document it is about to process.
@@ -218,12 +222,12 @@ async function transition(
   change: { actor: AuditActor; action: string; reason?: string; error?: string; result?: unknown; workerId?: string },
 ): Promise<JobRecord> {
   const res = await tx.query(
-    `UPDATE jobs SET status = $2, updated_at = ${NOW_MS},
+    prepared(`UPDATE jobs SET status = $2, updated_at = ${NOW_MS},
        error = COALESCE($3, error), result = COALESCE($4::jsonb, result),
        attempts = attempts + CASE WHEN $2 = 'RUNNING' THEN 1 ELSE 0 END,
        claimed_by = CASE WHEN $2 = 'RUNNING' THEN $5 ELSE claimed_by END,
        claimed_at = CASE WHEN $2 = 'RUNNING' THEN now() ELSE claimed_at END
-     WHERE id = $1 RETURNING ${JOB_SUMMARY_COLUMNS}`,
+     WHERE id = $1 RETURNING ${JOB_SUMMARY_COLUMNS}`),
     [before.id, status, change.error ?? null, change.result === undefined ? null : JSON.stringify(change.result), change.workerId ?? null],
   );
   const after = jobRowToRecord(res.rows[0]);
@@ -247,14 +251,14 @@ const countTestCases = (result: unknown): number | null =>
 
 async function lockJob(tx: SqlClient, id: string): Promise<JobRecord | null> {
   if (!isUuid(id)) return null;
-  const res = await tx.query(`SELECT ${JOB_SUMMARY_COLUMNS} FROM jobs WHERE id = $1 FOR UPDATE`, [id]);
+  const res = await tx.query(LOCK_JOB, [id]);
   return res.rows[0] ? jobRowToRecord(res.rows[0]) : null;
 }
 
 async function notify(tx: SqlClient, jobId: string): Promise<void> {
   // Delivered at commit, and only if the transaction commits. Status changes, which subscribers
   // watch, notify here; new jobs, which only wake workers, are announced after commit (notifier.ts).
-  await tx.query('SELECT pg_notify($1, $2)', [JOB_UPDATED_CHANNEL, jobId]);
+  await tx.query(NOTIFY, [JOB_UPDATED_CHANNEL, jobId]);
 }
 
 async function dbNow(tx: SqlClient): Promise<Date> {

@@ -7,10 +7,15 @@ import { openPglite } from './pglite';
 import { openPostgres } from './postgres';
 
 /** Opens the configured database (PostgreSQL when DATABASE_URL is set, else PGlite in DATA_DIR). */
-export async function openDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir'>, log?: Logger): Promise<Database> {
+type StoreConfig = Pick<Config, 'databaseUrl' | 'dataDir'> & Partial<Pick<Config, 'databasePreparedStatements'>>;
+
+export async function openDatabase(config: StoreConfig, log?: Logger): Promise<Database> {
   if (config.databaseUrl) {
     try {
-      const db = await openPostgres(config.databaseUrl, { onError: (err) => log?.error('database connection error', { error: err.message }) });
+      const db = await openPostgres(config.databaseUrl, {
+        preparedStatements: config.databasePreparedStatements,
+        onError: (err) => log?.error('database connection error', { error: err.message }),
+      });
       db.watchListen((s) => {
         if (s.connected) log?.warn('LISTEN connection restored', { reconnects: s.reconnects });
       });
@@ -27,7 +32,7 @@ export async function openDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir
   });
 }
 
-export async function openMigratedDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir'>, log?: Logger): Promise<Database> {
+export async function openMigratedDatabase(config: StoreConfig, log?: Logger): Promise<Database> {
   const db = await openDatabase(config, log);
   try {
     const applied = await migrate(db);

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { lockDataDir } from './dataLock';
-import type { Database, QueryResult, SqlClient } from './database';
+import { statementText, type Database, type QueryResult, type SqlClient, type Statement } from './database';
 import { createDataDirInChild } from './pgliteInit';
 import type { Reply, Request, SerializedError, ThreadData } from './pgliteThread';
 
@@ -103,8 +103,8 @@ async function startStore(dir: string | undefined, unlock: () => Promise<void>):
   };
   const call = (req: Unsent): Promise<Answer> => post(req).answer;
   const client = (tx?: number): SqlClient => ({
-    async query<R>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<R>> {
-      const res = await call({ op: 'query', sql, params: params as unknown[], tx });
+    async query<R>(statement: Statement, params: readonly unknown[] = []): Promise<QueryResult<R>> {
+      const res = await call({ op: 'query', sql: statementText(statement), params: params as unknown[], tx });
       const rows = JSON.parse(res.rows ?? '[]') as Record<string, unknown>[];
       if (res.dates?.length) for (const row of rows) for (const c of res.dates) if (typeof row[c] === 'number') row[c] = new Date(row[c] as number);
       return { rows: rows as R[], rowCount: res.rowCount ?? 0 };

@@ -5,7 +5,6 @@ import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHt
 import { ApolloServerPluginLandingPageLocalDefault, ApolloServerPluginLandingPageProductionDefault } from '@apollo/server/plugin/landingPage/default';
 import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
-import express from 'express';
 import { startCheckpointer, type Checkpointer } from './audit/checkpoint/create';
 import { loadCheckpointSigner } from './audit/checkpoint/key';
 import { createAuth, type AuthSetup } from './auth/setup';
@@ -119,11 +118,9 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   await apollo.start();
 
   const devToken = devTokenRoute(config, auth);
-  // The webhook receiver is the one route still on Express; everything else is plain node:http.
-  const other = express();
-  other.disable('x-powered-by');
-  other.use('/webhooks/clerk', clerkWebhooks({ config, db, sessions, log }));
-  other.use((req, res) => sendError(req, res, new AppError(ErrorCode.NOT_FOUND, `No route ${req.method} ${req.path}. The API is POST /graphql.`)));
+  const webhooks = clerkWebhooks({ config, db, sessions, log });
+  const notFound = (req: http.IncomingMessage, res: http.ServerResponse) =>
+    sendError(req, res, new AppError(ErrorCode.NOT_FOUND, `No route ${req.method} ${(req.url ?? '/').split('?')[0]}. The API is POST /graphql.`));
   httpServer.on(
     'request',
     routeRequests(
@@ -139,8 +136,9 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
         '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
         ...(devToken ? { '/dev/token': pipeline([cors(config)], (req, res) => devToken(req, res, () => undefined), (req, res) => sendError(req, res, internalError())) } : {}),
         '/readyz': readyz(db),
+        '/webhooks/clerk': (req, res) => webhooks(req, res, () => notFound(req, res)),
       },
-      other,
+      notFound,
     ),
   );
 

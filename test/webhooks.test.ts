@@ -288,3 +288,27 @@ it('without the notices (an instance whose LISTEN was down), a revocation is see
   now += 1;
   await expect(elsewhere.assertActive(p)).rejects.toMatchObject({ reason: 'session-revoked' });
 });
+
+describe('routing around the receiver', () => {
+  const notFound = async (url: string, init?: RequestInit) => {
+    const res = await fetch(url, init);
+    const body = await res.json();
+    return { status: res.status, code: body.errors?.[0]?.extensions?.code, message: body.errors?.[0]?.message as string, poweredBy: res.headers.get('x-powered-by') };
+  };
+
+  it('a signed delivery to the path with a trailing slash or a query string is still received', async () => {
+    for (const url of [`${hook}/`, `${hook}?attempt=2`]) {
+      const user = `user_${randomBytes(4).toString('hex')}`;
+      const res = await deliverWebhook(url, SECRET, { type: 'user.deleted', data: { object: 'user', id: user, deleted: true } });
+      expect(res).toMatchObject({ status: 200, body: { status: 'applied' } });
+    }
+  });
+
+  it('GET on the receiver, a path below it and an unknown path answer 404 NOT_FOUND naming the path, nothing stored', async () => {
+    const before = await count('SELECT count(*) AS n FROM webhook_events', []);
+    expect(await notFound(hook)).toEqual({ status: 404, code: 'NOT_FOUND', message: 'No route GET /webhooks/clerk. The API is POST /graphql.', poweredBy: null });
+    expect(await notFound(`${hook}/extra`, { method: 'POST', body: '{}' })).toMatchObject({ status: 404, code: 'NOT_FOUND', message: 'No route POST /webhooks/clerk/extra. The API is POST /graphql.' });
+    expect(await notFound(s.url.replace(/\/graphql$/, '/nothing-here?x=1'))).toMatchObject({ status: 404, code: 'NOT_FOUND', message: 'No route GET /nothing-here. The API is POST /graphql.' });
+    expect(await count('SELECT count(*) AS n FROM webhook_events', [])).toBe(before);
+  });
+});

@@ -14,6 +14,8 @@ export interface Target {
   name: string;
   url: string;
   startedAt: number;
+  /** When it printed "listening on": before that it loads and sets up, and serves nothing. */
+  listenedAt: number;
   /** The loop monitor's samples between two instants (ms since the epoch). */
   probes(from: number, to: number): Probe[];
   stop(): Promise<void>;
@@ -54,10 +56,12 @@ export async function startTarget(name: string, script: string, args: string[], 
       reject(new Error(`${name} exited with ${code} before it listened:\n${output}`));
     });
   });
+  const listenedAt = Date.now();
   return {
     name,
     url,
     startedAt,
+    listenedAt,
     probes(from, to) {
       if (!fs.existsSync(probeFile)) return [];
       return fs

@@ -7,8 +7,7 @@ const REQUEST_ID = /^[\w.:-]{1,100}$/;
 
 /**
  * The server's request listener: a request id for everything, then dispatch on the exact path.
- * The few routes are known up front, so a switch is the whole router; `other` takes the rest
- * (the webhook receiver and 404s).
+ * The few routes are known up front, so a map is the whole router; `other` takes the rest (404).
  */
 export function routeRequests(routes: Record<string, Handler>, other: Handler): Handler {
   const byPath = new Map(Object.entries(routes));

@@ -29,14 +29,13 @@ class BodyRefused extends Error {
  * de-duplicates the delivery, and hands the event to the sessions module in the same
  * transaction (so a failure rolls back the de-duplication row too and Svix's retry is applied).
  * The body is read raw here: the signature covers the exact bytes, so this sits before any
- * JSON parser. Mount it at the path; anything but POST to its root passes on.
+ * JSON parser. The router gives it its exact path; anything but POST passes on.
  */
 export function clerkWebhooks(deps: WebhookDeps): (req: IncomingMessage, res: ServerResponse, next: Next) => void {
   const { config, log } = deps;
   const secret = config.auth.webhookSigningSecret;
   return (req, res, next) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (req.method !== 'POST' || (path !== '/' && path !== '')) return next();
+    if (req.method !== 'POST') return next();
     const requestId = (req as { requestId?: string }).requestId;
     const svixId = header(req, 'svix-id');
     if (!secret) {

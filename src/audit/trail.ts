@@ -24,13 +24,25 @@ export interface AuditInput {
   reason?: string | null;
   before?: unknown;
   after?: unknown;
+  /**
+   * Mode `held` only: the stream's head (null: the stream is empty) as the caller read it while
+   * holding the lock that serialises the stream, in the statement that took it or after; the
+   * appender then does not read it again. The unique (stream, stream_seq) key still refuses a
+   * fork if it was stale.
+   */
+  head?: { streamSeq: number; hash: string } | null;
 }
 
 /** Appends one event inside the caller's transaction. If this throws, the caller's change rolls back. */
 export async function appendEvent(tx: SqlClient, input: AuditInput): Promise<AuditEventRecord> {
   let streamSeq = 1;
   let prevHash: string | null = null;
-  if (input.mode !== 'new') {
+  if (input.mode === 'held' && input.head !== undefined) {
+    if (input.head) {
+      streamSeq = input.head.streamSeq + 1;
+      prevHash = input.head.hash;
+    }
+  } else if (input.mode !== 'new') {
     if (input.mode === 'shared') await tx.query(LOCK_STREAM, [input.stream]);
     const head = await tx.query<{ stream_seq: number; hash: string }>(STREAM_HEAD, [input.stream]);
     if (head.rows[0]) {

@@ -8,14 +8,13 @@ import { checkPageSize, decodeCursor, toPage, type Page } from '../store/paginat
 import { claimIdempotencyKey, CreateBatches, insertJobs, LIMITS, NOW_MS, validateCreate, type CreateJobInput } from './create';
 import { FirstPageCache } from './firstPages';
 import { ChangeNotifier } from './notifier';
-import { auditSnapshot, JOB_COLUMNS, JOB_LIST_COLUMNS, JOB_SUMMARY_COLUMNS, JOB_UPDATED_CHANNEL, jobRowToRecord, jobStream, type JobRecord, type JobStatus } from './types';
+import { claimOldest, moveJob } from './transition';
+import { JOB_LIST_COLUMNS, JOB_SUMMARY_COLUMNS, JOB_UPDATED_CHANNEL, jobRowToRecord, type JobRecord, type JobStatus } from './types';
 import { isUuid } from '../store/uuid';
 
 export { IDEMPOTENCY_TTL_SECONDS, LIMITS, type CreateJobInput } from './create';
 
-const CLAIM_NEXT = prepared(`SELECT ${JOB_COLUMNS} FROM jobs WHERE status = 'PENDING' ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED`);
 const LOCK_JOB = prepared(`SELECT ${JOB_SUMMARY_COLUMNS} FROM jobs WHERE id = $1 FOR UPDATE`);
-const NOTIFY = prepared('SELECT pg_notify($1, $2)');
 
 /**
  * Every state change of a job and its audit event happen in one transaction: if the audit
@@ -78,7 +77,7 @@ export class JobsService {
       if (before.status !== 'PENDING' && before.status !== 'RUNNING') {
         throw conflict(`The job is ${before.status}; only PENDING or RUNNING jobs can be cancelled.`);
       }
-      return transition(tx, before, 'CANCELLED', { actor, action: AuditAction.jobCancelled, reason });
+      return (await moveJob(tx, id, ['PENDING', 'RUNNING'], 'CANCELLED', { actor, action: AuditAction.jobCancelled, reason }))!;
     });
     return this.changed(after);
   }
@@ -178,26 +177,18 @@ export class JobsService {
 
   /** Claims the oldest PENDING job; SKIP LOCKED lets several workers (and instances) share the queue. */
   async claimNext(actor: AuditActor, workerId: string): Promise<JobRecord | null> {
-    const claimed = await this.db.transaction(async (tx) => {
-      const res = await tx.query(CLAIM_NEXT);
-      if (!res.rows[0]) return null;
-      const job = jobRowToRecord(res.rows[0]);
-      // The worker needs the document it is about to process.
-      const running = await transition(tx, job, 'RUNNING', { actor, action: AuditAction.jobStarted, workerId });
-      return { ...running, ursDocument: job.ursDocument };
-    });
+    // The claimed job comes with the document the worker is about to process.
+    const claimed = await this.db.transaction((tx) => claimOldest(tx, { actor, action: AuditAction.jobStarted, workerId }));
     return this.changed(claimed);
   }
 
   /** Records a worker's outcome unless the job left RUNNING meanwhile (e.g. it was cancelled). */
   async finish(actor: AuditActor, id: string, outcome: { result: unknown } | { error: string }): Promise<JobRecord | null> {
-    const finished = await this.db.transaction(async (tx) => {
-      const job = await lockJob(tx, id);
-      if (!job || job.status !== 'RUNNING') return null;
-      return 'error' in outcome
-        ? transition(tx, job, 'FAILED', { actor, action: AuditAction.jobFailed, error: outcome.error })
-        : transition(tx, job, 'COMPLETED', { actor, action: AuditAction.jobCompleted, result: outcome.result });
-    });
+    const finished = await this.db.transaction((tx) =>
+      'error' in outcome
+        ? moveJob(tx, id, ['RUNNING'], 'FAILED', { actor, action: AuditAction.jobFailed, error: outcome.error })
+        : moveJob(tx, id, ['RUNNING'], 'COMPLETED', { actor, action: AuditAction.jobCompleted, result: outcome.result }),
+    );
     return this.changed(finished);
   }
 
@@ -215,50 +206,10 @@ export class JobsService {
   }
 }
 
-async function transition(
-  tx: SqlClient,
-  before: JobRecord,
-  status: JobStatus,
-  change: { actor: AuditActor; action: string; reason?: string; error?: string; result?: unknown; workerId?: string },
-): Promise<JobRecord> {
-  const res = await tx.query(
-    prepared(`UPDATE jobs SET status = $2, updated_at = ${NOW_MS},
-       error = COALESCE($3, error), result = COALESCE($4::jsonb, result),
-       attempts = attempts + CASE WHEN $2 = 'RUNNING' THEN 1 ELSE 0 END,
-       claimed_by = CASE WHEN $2 = 'RUNNING' THEN $5 ELSE claimed_by END,
-       claimed_at = CASE WHEN $2 = 'RUNNING' THEN now() ELSE claimed_at END
-     WHERE id = $1 RETURNING ${JOB_SUMMARY_COLUMNS}`),
-    [before.id, status, change.error ?? null, change.result === undefined ? null : JSON.stringify(change.result), change.workerId ?? null],
-  );
-  const after = jobRowToRecord(res.rows[0]);
-  await appendEvent(tx, {
-    stream: jobStream(before.id),
-    mode: 'held',
-    action: change.action,
-    occurredAt: after.updatedAt,
-    actor: change.actor,
-    jobId: before.id,
-    reason: change.reason ?? null,
-    before: auditSnapshot(before),
-    after: { ...auditSnapshot(after), ...(status === 'COMPLETED' ? { testCaseCount: countTestCases(after.result) } : {}) },
-  });
-  await notify(tx, before.id);
-  return after;
-}
-
-const countTestCases = (result: unknown): number | null =>
-  Array.isArray((result as { testCases?: unknown[] } | null)?.testCases) ? (result as { testCases: unknown[] }).testCases.length : null;
-
 async function lockJob(tx: SqlClient, id: string): Promise<JobRecord | null> {
   if (!isUuid(id)) return null;
   const res = await tx.query(LOCK_JOB, [id]);
   return res.rows[0] ? jobRowToRecord(res.rows[0]) : null;
-}
-
-async function notify(tx: SqlClient, jobId: string): Promise<void> {
-  // Delivered at commit, and only if the transaction commits. Status changes, which subscribers
-  // watch, notify here; new jobs, which only wake workers, are announced after commit (notifier.ts).
-  await tx.query(NOTIFY, [JOB_UPDATED_CHANNEL, jobId]);
 }
 
 async function dbNow(tx: SqlClient): Promise<Date> {

@@ -43,6 +43,9 @@ interface Sample {
   load: LoadResult;
   rssMiB: number;
   blockMs: number;
+  /** CPU time per passed response: the server process (all threads), and its PostgreSQL backends. */
+  cpuMsPerReq: number;
+  dbCpuMsPerReq: number;
 }
 
 async function main(): Promise<void> {
@@ -65,6 +68,7 @@ async function main(): Promise<void> {
   });
 
   const targets: Target[] = [];
+  const databaseOf = new Map<string, string>();
   const cleanups: (() => Promise<void>)[] = [];
   try {
     console.log(`machine: ${os.cpus().length} x ${os.cpus()[0]?.model}, node ${process.version}`);
@@ -76,6 +80,7 @@ async function main(): Promise<void> {
     if (wanted.includes('postgres')) {
       const url = await freshDatabase(cleanups);
       if (url) targets.push(await startTarget('postgres', 'dist/src/cli.js', ['serve'], jobledgerEnv({ DATABASE_URL: url })));
+      if (url) databaseOf.set('postgres', new URL(url).pathname.slice(1));
     }
     const ours = targets.filter((t) => t.name === 'embedded' || t.name === 'postgres');
     for (const t of ours) {
@@ -98,15 +103,28 @@ async function main(): Promise<void> {
     const samples: Sample[] = [];
     const measure = async (t: Target, phase: Sample['phase'], durationS: number, record: boolean) => {
       const from = Date.now();
+      const db = databaseOf.get(t.name);
+      const cpu0 = t.cpuMs();
+      const dbCpu0 = db ? t.cpuMs(db) : NaN;
       const load =
         phase === 'read'
           ? await runLoad({ url: t.url, connections: CONNECTIONS, durationS, body: LIST, headersFor, check: checkList })
           : await runLoad({ url: t.url, connections: WRITERS, durationS, body: CREATE, headersFor, check: checkCreate });
       const probes = t.probes(from, Date.now());
-      const sample = { target: t.name, phase, load, rssMiB: Math.max(0, ...probes.map((p) => p.rss)) / 2 ** 20, blockMs: Math.max(0, ...probes.map((p) => p.block)) };
+      const passed = Math.max(1, load.ok);
+      const sample = {
+        target: t.name,
+        phase,
+        load,
+        rssMiB: Math.max(0, ...probes.map((p) => p.rss)) / 2 ** 20,
+        blockMs: Math.max(0, ...probes.map((p) => p.block)),
+        cpuMsPerReq: (t.cpuMs() - cpu0) / passed,
+        dbCpuMsPerReq: db ? (t.cpuMs(db) - dbCpu0) / passed : NaN,
+      };
       if (record) samples.push(sample);
       const flag = load.bad ? `  ${load.bad} BAD, first: ${load.firstBad}` : '';
-      console.log(`  ${phase} ${t.name.padEnd(8)} ${load.reqPerSec.toFixed(0).padStart(6)} req/s  p50 ${load.p50} ms  p99 ${load.p99} ms  max ${load.max} ms  rss ${sample.rssMiB.toFixed(0)} MiB  block ${sample.blockMs} ms${flag}`);
+      const cpu = `cpu ${sample.cpuMsPerReq.toFixed(2)}${db ? ` + db ${sample.dbCpuMsPerReq.toFixed(2)}` : ''} ms/req`;
+      console.log(`  ${phase} ${t.name.padEnd(8)} ${load.reqPerSec.toFixed(0).padStart(6)} req/s  p50 ${load.p50} ms  p99 ${load.p99} ms  max ${load.max} ms  rss ${sample.rssMiB.toFixed(0)} MiB  block ${sample.blockMs} ms  ${cpu}${flag}`);
     };
 
     console.log(`\nwarm-up (3 s each, not counted)`);
@@ -175,11 +193,18 @@ function report(samples: Sample[]): void {
   const yoga = of('yoga', 'read');
   const bareRate = bare.length ? med(bare, (s) => s.load.reqPerSec) : NaN;
   const yogaRate = yoga.length ? med(yoga, (s) => s.load.reqPerSec) : NaN;
+  // The server's CPU per passed response (all its threads), plus its PostgreSQL backends' after
+  // a `+`: less sensitive to other load on the machine than req/s.
+  const cpuCell = (xs: Sample[]) => {
+    const own = med(xs, (s) => s.cpuMsPerReq);
+    const db = med(xs, (s) => s.dbCpuMsPerReq);
+    return Number.isNaN(db) ? own.toFixed(2) : `${own.toFixed(2)} + ${db.toFixed(2)}`;
+  };
   const ratio = (x: number, base: number) => (Number.isFinite(base) ? `${(x / base).toFixed(2)}x` : '-');
   console.log(`\n===== list read: jobs(first: ${JOBS_PER_USER}), ${CONNECTIONS} users, median of ${ROUNDS} rounds =====\n`);
   console.log(
     table(
-      ['target', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'RSS MiB', 'block ms', 'vs bare', 'vs yoga', 'bad'],
+      ['target', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'RSS MiB', 'block ms', 'CPU ms/req', 'vs bare', 'vs yoga', 'bad'],
       reads.map((t) => {
         const xs = of(t, 'read');
         const rate = med(xs, (s) => s.load.reqPerSec);
@@ -191,6 +216,7 @@ function report(samples: Sample[]): void {
           String(Math.max(...xs.map((s) => s.load.max))),
           Math.max(...xs.map((s) => s.rssMiB)).toFixed(0),
           String(Math.max(...xs.map((s) => s.blockMs))),
+          cpuCell(xs),
           ratio(rate, bareRate),
           ratio(rate, yogaRate),
           String(xs.reduce((n, s) => n + s.load.bad, 0)),
@@ -203,7 +229,7 @@ function report(samples: Sample[]): void {
     console.log(`\n===== createJob with its audit event: ${WRITERS} writers, median of ${ROUNDS} rounds =====\n`);
     console.log(
       table(
-        ['target', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'RSS MiB', 'block ms', 'bad'],
+        ['target', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'RSS MiB', 'block ms', 'CPU ms/req', 'bad'],
         writes.map((t) => {
           const xs = of(t, 'write');
           return [
@@ -214,6 +240,7 @@ function report(samples: Sample[]): void {
             String(Math.max(...xs.map((s) => s.load.max))),
             Math.max(...xs.map((s) => s.rssMiB)).toFixed(0),
             String(Math.max(...xs.map((s) => s.blockMs))),
+            cpuCell(xs),
             String(xs.reduce((n, s) => n + s.load.bad, 0)),
           ];
         }),

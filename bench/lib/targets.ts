@@ -16,6 +16,11 @@ export interface Target {
   startedAt: number;
   /** When it printed "listening on": before that it loads and sets up, and serves nothing. */
   listenedAt: number;
+  /**
+   * CPU time (ms, every thread of the process) used so far, from /proc (Linux; NaN elsewhere).
+   * `databaseName`: that PostgreSQL database's backends instead (those alive when asked).
+   */
+  cpuMs(databaseName?: string): number;
   /** The loop monitor's samples between two instants (ms since the epoch). */
   probes(from: number, to: number): Probe[];
   stop(): Promise<void>;
@@ -72,8 +77,39 @@ export async function startTarget(name: string, script: string, args: string[], 
         // A sample covers the 250 ms before its time stamp.
         .filter((p) => p.t > from && p.t - 250 < to);
     },
+    cpuMs: (databaseName) => (databaseName ? backendsCpuMs(databaseName) : processCpuMs(child.pid!)),
     stop: () => stopChild(child),
   };
+}
+
+const TICKS_PER_SECOND = 100; // USER_HZ on Linux
+
+function processCpuMs(pid: number): number {
+  try {
+    // Fields after the command name: state is 3rd, utime 14th and stime 15th of the whole line.
+    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / TICKS_PER_SECOND;
+  } catch {
+    return NaN;
+  }
+}
+
+/** PostgreSQL names each backend's database in its process title: "postgres: ... <user> <db> ...". */
+function backendsCpuMs(databaseName: string): number {
+  let sum = 0;
+  try {
+    for (const pid of fs.readdirSync('/proc')) {
+      if (!/^\d+$/.test(pid)) continue;
+      try {
+        if (fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(` ${databaseName} `)) sum += processCpuMs(Number(pid));
+      } catch {
+        // a process that ended meanwhile
+      }
+    }
+  } catch {
+    return NaN;
+  }
+  return sum;
 }
 
 function stopChild(child: ChildProcess): Promise<void> {

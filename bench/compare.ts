@@ -45,8 +45,9 @@ interface Sample {
   load: LoadResult;
   rssMiB: number;
   blockMs: number;
-  /** The server process's CPU time (all its threads) per passing response, microseconds. */
-  cpuUsPerReq: number;
+  /** CPU time per passed response: the server process (all threads), and its PostgreSQL backends. */
+  cpuMsPerReq: number;
+  dbCpuMsPerReq: number;
   /** Bytes the server wrote to stdout/stderr per passing response (its log lines). */
   logBytesPerReq: number;
 }
@@ -72,6 +73,7 @@ async function main(): Promise<void> {
   });
 
   const targets: Target[] = [];
+  const databaseOf = new Map<string, string>();
   const cleanups: (() => Promise<void>)[] = [];
   try {
     console.log(`machine: ${os.cpus().length} x ${os.cpus()[0]?.model}, node ${process.version}`);
@@ -83,13 +85,19 @@ async function main(): Promise<void> {
     if (wanted.includes('postgres')) {
       const url = await freshDatabase(cleanups);
       if (url) targets.push(await startTarget('postgres', 'dist/src/cli.js', ['serve'], jobledgerEnv({ DATABASE_URL: url })));
+      if (url) databaseOf.set('postgres', new URL(url).pathname.slice(1));
     }
     const ours = targets.filter((t) => t.name === 'embedded' || t.name === 'postgres');
     for (const t of ours) {
       const s = Date.now();
       await seed(t, tokens, adminToken);
-      const startBlock = Math.max(0, ...t.probes(t.startedAt, Date.now()).map((p) => p.block));
-      console.log(`${t.name}: seeded ${USERS.length * JOBS_PER_USER} jobs over the API and drained the worker in ${((Date.now() - s) / 1000).toFixed(1)} s; longest event-loop block from start through seeding ${startBlock} ms`);
+      const longest = (from: number, to: number) => Math.max(0, ...t.probes(from, to).map((p) => p.block));
+      console.log(
+        `${t.name}: seeded ${USERS.length * JOBS_PER_USER} jobs over the API and drained the worker in ${((Date.now() - s) / 1000).toFixed(1)} s; ` +
+          `longest event-loop block before listening ${longest(t.startedAt, t.listenedAt)} ms (loading and setting up), ` +
+          // (a probe sample covers the 250 ms before it: those straddling the start of listening count as before)
+          `from listening through seeding ${longest(t.listenedAt + 250, Date.now())} ms`,
+      );
     }
 
     const headersFor = (i: number) => ({ authorization: `Bearer ${tokens[i % tokens.length]}`, 'x-bench-user': USERS[i % USERS.length] });
@@ -100,25 +108,30 @@ async function main(): Promise<void> {
     const samples: Sample[] = [];
     const measure = async (t: Target, phase: Sample['phase'], durationS: number, record: boolean) => {
       const from = Date.now();
-      const cpu0 = t.cpuSeconds();
+      const db = databaseOf.get(t.name);
+      const cpu0 = t.cpuMs();
+      const dbCpu0 = db ? t.cpuMs(db) : NaN;
       const bytes0 = t.outputBytes();
       const load =
         phase === 'read'
           ? await runLoad({ url: t.url, connections: CONNECTIONS, durationS, body: LIST, headersFor, check: checkList })
           : await runLoad({ url: t.url, connections: WRITERS, durationS, body: CREATE, headersFor, check: checkCreate });
       const probes = t.probes(from, Date.now());
+      const passed = Math.max(1, load.ok);
       const sample = {
         target: t.name,
         phase,
         load,
         rssMiB: Math.max(0, ...probes.map((p) => p.rss)) / 2 ** 20,
         blockMs: Math.max(0, ...probes.map((p) => p.block)),
-        cpuUsPerReq: ((t.cpuSeconds() - cpu0) * 1e6) / Math.max(1, load.ok),
-        logBytesPerReq: (t.outputBytes() - bytes0) / Math.max(1, load.ok),
+        cpuMsPerReq: (t.cpuMs() - cpu0) / passed,
+        dbCpuMsPerReq: db ? (t.cpuMs(db) - dbCpu0) / passed : NaN,
+        logBytesPerReq: (t.outputBytes() - bytes0) / passed,
       };
       if (record) samples.push(sample);
       const flag = load.bad ? `  ${load.bad} BAD, first: ${load.firstBad}` : '';
-      console.log(`  ${phase} ${t.name.padEnd(8)} ${load.reqPerSec.toFixed(0).padStart(6)} req/s  p50 ${load.p50} ms  p99 ${load.p99} ms  max ${load.max} ms  rss ${sample.rssMiB.toFixed(0)} MiB  block ${sample.blockMs} ms  cpu ${sample.cpuUsPerReq.toFixed(0)} us/req  log ${sample.logBytesPerReq.toFixed(0)} B/req${flag}`);
+      const cpu = `cpu ${sample.cpuMsPerReq.toFixed(2)}${db ? ` + db ${sample.dbCpuMsPerReq.toFixed(2)}` : ''} ms/req`;
+      console.log(`  ${phase} ${t.name.padEnd(8)} ${load.reqPerSec.toFixed(0).padStart(6)} req/s  p50 ${load.p50} ms  p99 ${load.p99} ms  max ${load.max} ms  rss ${sample.rssMiB.toFixed(0)} MiB  block ${sample.blockMs} ms  ${cpu}  log ${sample.logBytesPerReq.toFixed(0)} B/req${flag}`);
     };
 
     console.log(`\nwarm-up (3 s each, not counted)`);
@@ -187,11 +200,18 @@ function report(samples: Sample[]): void {
   const yoga = of('yoga', 'read');
   const bareRate = bare.length ? med(bare, (s) => s.load.reqPerSec) : NaN;
   const yogaRate = yoga.length ? med(yoga, (s) => s.load.reqPerSec) : NaN;
+  // The server's CPU per passed response (all its threads), plus its PostgreSQL backends' after
+  // a `+`: less sensitive to other load on the machine than req/s.
+  const cpuCell = (xs: Sample[]) => {
+    const own = med(xs, (s) => s.cpuMsPerReq);
+    const db = med(xs, (s) => s.dbCpuMsPerReq);
+    return Number.isNaN(db) ? own.toFixed(2) : `${own.toFixed(2)} + ${db.toFixed(2)}`;
+  };
   const ratio = (x: number, base: number) => (Number.isFinite(base) ? `${(x / base).toFixed(2)}x` : '-');
   console.log(`\n===== list read: jobs(first: ${JOBS_PER_USER}), ${CONNECTIONS} users, median of ${ROUNDS} rounds =====\n`);
   console.log(
     table(
-      ['target', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'RSS MiB', 'block ms', 'CPU us/req', 'log B/req', 'vs bare', 'vs yoga', 'bad'],
+      ['target', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'RSS MiB', 'block ms', 'CPU ms/req', 'log B/req', 'vs bare', 'vs yoga', 'bad'],
       reads.map((t) => {
         const xs = of(t, 'read');
         const rate = med(xs, (s) => s.load.reqPerSec);
@@ -203,7 +223,7 @@ function report(samples: Sample[]): void {
           String(Math.max(...xs.map((s) => s.load.max))),
           Math.max(...xs.map((s) => s.rssMiB)).toFixed(0),
           String(Math.max(...xs.map((s) => s.blockMs))),
-          med(xs, (s) => s.cpuUsPerReq).toFixed(0),
+          cpuCell(xs),
           med(xs, (s) => s.logBytesPerReq).toFixed(0),
           ratio(rate, bareRate),
           ratio(rate, yogaRate),
@@ -217,7 +237,7 @@ function report(samples: Sample[]): void {
     console.log(`\n===== createJob with its audit event: ${WRITERS} writers, median of ${ROUNDS} rounds =====\n`);
     console.log(
       table(
-        ['target', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'RSS MiB', 'block ms', 'CPU us/req', 'log B/req', 'bad'],
+        ['target', 'req/s', 'p50 ms', 'p99 ms', 'max ms', 'RSS MiB', 'block ms', 'CPU ms/req', 'log B/req', 'bad'],
         writes.map((t) => {
           const xs = of(t, 'write');
           return [
@@ -228,7 +248,7 @@ function report(samples: Sample[]): void {
             String(Math.max(...xs.map((s) => s.load.max))),
             Math.max(...xs.map((s) => s.rssMiB)).toFixed(0),
             String(Math.max(...xs.map((s) => s.blockMs))),
-            med(xs, (s) => s.cpuUsPerReq).toFixed(0),
+            cpuCell(xs),
             med(xs, (s) => s.logBytesPerReq).toFixed(0),
             String(xs.reduce((n, s) => n + s.load.bad, 0)),
           ];

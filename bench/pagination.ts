@@ -8,7 +8,7 @@
 import { listAuditEvents, type AuditFilter } from '../src/audit/queries';
 import { JobsService } from '../src/jobs/service';
 import type { JobStatus } from '../src/jobs/types';
-import type { Database } from '../src/store/database';
+import { statementText, type Database } from '../src/store/database';
 import { encodeCursor } from '../src/store/pagination';
 import { openPostgres } from '../src/store/postgres';
 import { elapsedMs, median, table, withBenchDatabase } from './lib/postgres';
@@ -101,7 +101,7 @@ function auditCase(name: string, db: Database, filterFor: AuditFilter | (() => A
 function recording(db: Database): { db: Database; last: () => { text: string; params: readonly unknown[] } } {
   let last = { text: '', params: [] as readonly unknown[] };
   return {
-    db: { ...db, query: (text, params = []) => ((last = { text, params }), db.query(text, params)) },
+    db: { ...db, query: (statement, params = []) => ((last = { text: statementText(statement), params }), db.query(statement, params)) },
     last: () => last,
   };
 }

@@ -1,17 +1,12 @@
 import { parseArgs } from 'node:util';
-import { startCheckpointer } from './audit/checkpoint/create';
-import { loadCheckpointSigner } from './audit/checkpoint/key';
-import { runTokenCommand, TOKEN_OPTIONS, TOKEN_USAGE } from './cli/token';
-import { AUDIT_USAGE, runAuditCommand } from './cli/audit';
+import { TOKEN_OPTIONS, TOKEN_USAGE } from './cli/usage';
 import { loadConfig, readEnvironment, type Config } from './config';
 import { ConfigError } from './errors';
-import { JobsService } from './jobs/service';
-import { startWorker } from './jobs/worker';
 import { createLogger } from './log';
-import { migrate } from './store/migrate';
-import { openDatabase, openMigratedDatabase } from './store/open';
-import { startServer } from './server';
-import { startMetricsEndpoint } from './transport/metricsEndpoint';
+
+// Each command's modules are loaded when that command runs: `serve` does not load the audit
+// tools or the token minting, and `token` does not load the server. (Loading modules is
+// synchronous work at start-up that blocks the event loop.)
 
 // Development defaults for local tools: no Clerk telemetry from a developer's machine.
 process.env.CLERK_TELEMETRY_DISABLED ??= '1';
@@ -49,7 +44,7 @@ async function main(argv: string[]): Promise<number> {
     return command === undefined ? 2 : 0;
   }
   if (rest.includes('--help') || rest.includes('-h') || (command === 'audit' && rest[0] === 'help')) {
-    const help = command === 'audit' ? AUDIT_USAGE : HELP[command];
+    const help = command === 'audit' ? (require('./cli/audit') as typeof import('./cli/audit')).AUDIT_USAGE : HELP[command];
     if (help) {
       console.log(help);
       return 0;
@@ -62,6 +57,7 @@ async function main(argv: string[]): Promise<number> {
   const log = createLogger(config.logLevel, { destination: service ? 'stdout' : 'stderr', format });
   switch (command) {
     case 'serve': {
+      const { startServer } = require('./server') as typeof import('./server');
       const server = await startServer(config, { log }).catch((err: unknown) => {
         throw listenProblem(err, config) ?? err;
       });
@@ -70,9 +66,15 @@ async function main(argv: string[]): Promise<number> {
       return -1;
     }
     case 'worker': {
+      const { startCheckpointer } = require('./audit/checkpoint/create') as typeof import('./audit/checkpoint/create');
+      const { loadCheckpointSigner } = require('./audit/checkpoint/key') as typeof import('./audit/checkpoint/key');
+      const { JobsService } = require('./jobs/service') as typeof import('./jobs/service');
+      const { startWorker } = require('./jobs/worker') as typeof import('./jobs/worker');
+      const { openMigratedDatabase } = require('./store/open') as typeof import('./store/open');
       const db = await openMigratedDatabase(config, log);
       const worker = await startWorker(db, new JobsService(db), log, { ...config.worker });
       const checkpointer = startCheckpointer(db, loadCheckpointSigner(config), config.audit.checkpointIntervalMs, log);
+      const { startMetricsEndpoint } = require('./transport/metricsEndpoint') as typeof import('./transport/metricsEndpoint');
       const metricsEndpoint = config.metrics ? await startMetricsEndpoint(config.metrics, db, log) : null;
       if (metricsEndpoint) console.log(`jobledger worker metrics on ${metricsEndpoint.url}`);
       onShutdown(async () => {
@@ -84,6 +86,8 @@ async function main(argv: string[]): Promise<number> {
       return -1;
     }
     case 'migrate': {
+      const { migrate } = require('./store/migrate') as typeof import('./store/migrate');
+      const { openDatabase } = require('./store/open') as typeof import('./store/open');
       const db = await openDatabase(config, log);
       const applied = await migrate(db);
       await db.close();
@@ -92,13 +96,14 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'token': {
       const { values } = parseArgs({ args: rest, options: TOKEN_OPTIONS });
+      const { runTokenCommand } = require('./cli/token') as typeof import('./cli/token');
       const out = await runTokenCommand(config, values);
       if (out.stderr) console.error(out.stderr);
       if (out.stdout) console.log(out.stdout);
       return 0;
     }
     case 'audit':
-      return runAuditCommand(rest, config, log);
+      return (require('./cli/audit') as typeof import('./cli/audit')).runAuditCommand(rest, config, log);
     default:
       console.error(USAGE);
       return 2;

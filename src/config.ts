@@ -48,6 +48,8 @@ export interface Config {
   corsOrigins: string[];
   maxBodyBytes: number;
   databaseUrl?: string;
+  /** PostgreSQL: keep hot statements prepared per connection (off behind an old transaction pooler). */
+  databasePreparedStatements: boolean;
   dataDir: string;
   auth: AuthConfig;
   logLevel: LogLevel;
@@ -209,6 +211,7 @@ export function loadConfig(env: Env): Config {
     corsOrigins,
     maxBodyBytes: int('MAX_BODY_BYTES', 2 * 1024 * 1024, 1024, 64 * 1024 * 1024),
     databaseUrl,
+    databasePreparedStatements: bool('DATABASE_PREPARED_STATEMENTS', true),
     dataDir: path.resolve(str('DATA_DIR') ?? './.data'),
     auth: {
       mode,

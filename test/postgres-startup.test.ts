@@ -3,6 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { migrate, MigrationError, readMigrations, type Migration } from '../src/store/migrate';
 import { openPostgres } from '../src/store/postgres';
+import { JobsService } from '../src/jobs/service';
+import { createFreshPostgres } from './helpers/databases';
 import { createEmptyPostgres, killAllChildren, runCommand, spawnServer } from './helpers/processes';
 import { describeStore } from './helpers/stores';
 
@@ -122,4 +124,24 @@ describeStore('postgres', () => {
     expect(message).not.toContain(secret);
     expect(await countOf(url, "SELECT count(*)::int AS n FROM pg_tables WHERE tablename = 'audit_events'")).toBe(0);
   }, 60_000);
+
+  test.each([
+    [true, 'kept prepared on the connection'],
+    [false, 'parsed and planned each time'],
+  ])('preparedStatements %s: the frequent statements are %s, with the same results', async (preparedStatements) => {
+    const fresh = await createFreshPostgres();
+    drops.push(fresh.drop);
+    // One connection, so the statements the service ran and the catalog query share a session.
+    const db = await openPostgres(fresh.url, { max: 1, preparedStatements });
+    try {
+      const jobs = new JobsService(db);
+      const created = await jobs.create({ actorId: 'user_p', actorEmail: null, sessionId: null, tokenIssuedAt: null, impersonatorId: null, requestId: null, ip: null, userAgent: null }, { title: 'p', ursDocument: 'URS-001 x' });
+      for (let i = 0; i < 3; i++) expect((await jobs.list({ ownerId: 'user_p', first: 5 })).edges.map((e) => e.node.id)).toEqual([created.id]);
+      const kept = await db.query<{ name: string }>("SELECT name FROM pg_prepared_statements WHERE name LIKE 'jl\\_%'");
+      if (preparedStatements) expect(kept.rows.length).toBeGreaterThanOrEqual(3); // the jobs INSERT, the event INSERT, the list
+      else expect(kept.rows).toEqual([]);
+    } finally {
+      await db.close();
+    }
+  });
 });

@@ -58,6 +58,36 @@ for (const kind of STORE_KINDS) {
       }
     });
 
+    test('concurrent creates committed together: one whose audit append fails fails alone, the others are written with their events', async () => {
+      // Creates that arrive while one is being written share a transaction (jobs/create.ts);
+      // a failure in that transaction must not take the other jobs with it.
+      await store.db.exec(`
+        CREATE FUNCTION test_refuse_one() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF NEW.after->>'title' = 'refused' THEN RAISE EXCEPTION 'injected failure'; END IF;
+          RETURN NEW;
+        END $$;
+        CREATE TRIGGER test_refuse_one BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION test_refuse_one();`);
+      try {
+        const owner = actor('user_group');
+        const titles = Array.from({ length: 20 }, (_, i) => (i === 7 ? 'refused' : `grouped ${i}`));
+        const outcomes = await Promise.allSettled(titles.map((title) => jobs.create(owner, { title, ursDocument: DOC })));
+        expect(outcomes.map((o) => o.status)).toEqual(titles.map((t) => (t === 'refused' ? 'rejected' : 'fulfilled')));
+        const created = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
+        for (const j of created) {
+          const [e, ...more] = await eventsOf(j.id);
+          expect(more).toEqual([]);
+          expect(e).toMatchObject({ action: 'job.created', stream_seq: 1, prev_hash: null });
+          expect(sha256Hex(e.canonical)).toBe(e.hash);
+          expect(JSON.parse(e.canonical)).toMatchObject({ jobId: j.id, occurredAt: j.createdAt.toISOString(), after: { title: j.title } });
+        }
+        const rows = await store.db.query<{ title: string }>('SELECT title FROM jobs WHERE owner_id = $1', ['user_group']);
+        expect(rows.rows.map((r) => r.title).sort()).toEqual(titles.filter((t) => t !== 'refused').sort());
+      } finally {
+        await store.db.exec('DROP TRIGGER IF EXISTS test_refuse_one ON audit_events; DROP FUNCTION IF EXISTS test_refuse_one();');
+      }
+    });
+
     test('two concurrent cancels: exactly one succeeds, the other gets CONFLICT, one cancel event', async () => {
       const job = await jobs.create(actor('user_x'), { title: 'race', ursDocument: DOC });
       const results = await Promise.all([

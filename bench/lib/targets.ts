@@ -14,24 +14,34 @@ export interface Target {
   name: string;
   url: string;
   startedAt: number;
-  /** The loop monitor's samples between two instants (ms since the epoch). */
-  probes(from: number, to: number): Probe[];
-  /** CPU seconds (user + system, every thread) the process has used so far; NaN off Linux. */
-  cpuSeconds(): number;
+  /** When it printed "listening on": before that it loads and sets up, and serves nothing. */
+  listenedAt: number;
+  /**
+   * CPU time (ms, every thread of the process) used so far, from /proc (Linux; NaN elsewhere).
+   * `databaseName`: that PostgreSQL database's backends instead (those alive when asked).
+   */
+  cpuMs(databaseName?: string): number;
   /** Bytes the process has written to stdout and stderr since it listened (its log lines). */
   outputBytes(): number;
+  /** The loop monitor's samples between two instants (ms since the epoch). */
+  probes(from: number, to: number): Probe[];
   stop(): Promise<void>;
 }
 
 const ROOT = path.join(__dirname, '..', '..');
 
-/** Spawns `node --require loopMonitor --import tsx <script> ...args` and waits for "listening on <url>". */
+/**
+ * Spawns `node --require loopMonitor <script> ...args` and waits for "listening on <url>". A
+ * TypeScript script (the peers) runs through tsx; compiled JavaScript (jobledger's build) runs
+ * without it, as `npm run start:prod` does: tsx's loader is a thread and a heap of its own.
+ */
 export async function startTarget(name: string, script: string, args: string[], env: Record<string, string>): Promise<Target> {
   const probeFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'jobledger-bench-probe-')), 'probe.jsonl');
   const startedAt = Date.now();
   // BENCH_NODE_ARGS: extra node flags for the targets, e.g. --cpu-prof to profile them under load.
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, '--require', path.join(__dirname, 'loopMonitor.cjs'), '--import', 'tsx', script, ...args], {
+  const loader = script.endsWith('.ts') ? ['--import', 'tsx'] : [];
+  const child = spawn(process.execPath, [...nodeArgs, '--require', path.join(__dirname, 'loopMonitor.cjs'), ...loader, script, ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env, BENCH_PROBE_FILE: probeFile },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -55,6 +65,7 @@ export async function startTarget(name: string, script: string, args: string[], 
       reject(new Error(`${name} exited with ${code} before it listened:\n${output}`));
     });
   });
+  const listenedAt = Date.now();
   // From here on the output is only counted: a server's log lines must keep draining (a full
   // pipe would block its writes), but the bench has no use for their text.
   child.stdout!.off('data', keep);
@@ -67,7 +78,7 @@ export async function startTarget(name: string, script: string, args: string[], 
     name,
     url,
     startedAt,
-    cpuSeconds: () => cpuSecondsOf(child.pid!),
+    listenedAt,
     outputBytes: () => bytes,
     probes(from, to) {
       if (!fs.existsSync(probeFile)) return [];
@@ -79,19 +90,39 @@ export async function startTarget(name: string, script: string, args: string[], 
         // A sample covers the 250 ms before its time stamp.
         .filter((p) => p.t > from && p.t - 250 < to);
     },
+    cpuMs: (databaseName) => (databaseName ? backendsCpuMs(databaseName) : processCpuMs(child.pid!)),
     stop: () => stopChild(child),
   };
 }
 
-/** utime + stime from /proc/PID/stat, in clock ticks of 1/100 s (Linux's USER_HZ). */
-function cpuSecondsOf(pid: number): number {
+const TICKS_PER_SECOND = 100; // USER_HZ on Linux
+
+function processCpuMs(pid: number): number {
   try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
+    // Fields after the command name: state is 3rd, utime 14th and stime 15th of the whole line.
+    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / TICKS_PER_SECOND;
   } catch {
     return NaN;
   }
+}
+
+/** PostgreSQL names each backend's database in its process title: "postgres: ... <user> <db> ...". */
+function backendsCpuMs(databaseName: string): number {
+  let sum = 0;
+  try {
+    for (const pid of fs.readdirSync('/proc')) {
+      if (!/^\d+$/.test(pid)) continue;
+      try {
+        if (fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(` ${databaseName} `)) sum += processCpuMs(Number(pid));
+      } catch {
+        // a process that ended meanwhile
+      }
+    }
+  } catch {
+    return NaN;
+  }
+  return sum;
 }
 
 function stopChild(child: ChildProcess): Promise<void> {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { metrics } from '../metrics';
-import type { SqlClient } from '../store/database';
+import { prepared, type SqlClient } from '../store/database';
 import { canonicalJson, sha256Hex } from './canonical';
 import { canonicalFields, EVENT_FIELDS, type AuditActor, type AuditEventRecord } from './event';
 
@@ -35,6 +35,13 @@ export interface AuditInput {
   reason?: string | null;
   before?: unknown;
   after?: unknown;
+  /**
+   * Mode `held` only: the stream's head (null: the stream is empty) as the caller read it while
+   * holding the lock that serialises the stream, in the statement that took it or after; the
+   * appender then does not read it again. The unique (stream, stream_seq) key still refuses a
+   * fork if it was stale.
+   */
+  head?: { streamSeq: number; hash: string } | null;
 }
 
 /** Appends one event inside the caller's transaction. If this throws, the caller's change rolls back. */
@@ -42,17 +49,43 @@ export async function appendEvent(tx: SqlClient, input: AuditInput): Promise<Aud
   const start = performance.now();
   let streamSeq = 1;
   let prevHash: string | null = null;
-  if (input.mode !== 'new') {
-    if (input.mode === 'shared') await tx.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [input.stream]);
-    const head = await tx.query<{ stream_seq: number; hash: string }>(
-      'SELECT stream_seq, hash FROM audit_events WHERE stream = $1 ORDER BY stream_seq DESC LIMIT 1',
-      [input.stream],
-    );
+  if (input.mode === 'held' && input.head !== undefined) {
+    if (input.head) {
+      streamSeq = input.head.streamSeq + 1;
+      prevHash = input.head.hash;
+    }
+  } else if (input.mode !== 'new') {
+    if (input.mode === 'shared') await tx.query(LOCK_STREAM, [input.stream]);
+    const head = await tx.query<{ stream_seq: number; hash: string }>(STREAM_HEAD, [input.stream]);
     if (head.rows[0]) {
       streamSeq = head.rows[0].stream_seq + 1;
       prevHash = head.rows[0].hash;
     }
   }
+  const event = sealEvent(input, streamSeq, prevHash);
+  const res = await tx.query<{ seq: string }>(INSERT_ONE, insertParams(event));
+  metrics.auditAppended((performance.now() - start) / 1000);
+  return { ...event, seq: String(res.rows[0].seq) };
+}
+
+/**
+ * Appends the first event of each of several new streams (mode `new`: nothing to read, nothing
+ * to lock) in one statement, inside the caller's transaction, in the order given. For changes
+ * committed together (a batch of created jobs): each event is still in its change's transaction.
+ */
+export async function appendFirstEvents(tx: SqlClient, inputs: readonly AuditInput[]): Promise<void> {
+  if (inputs.some((i) => i.mode !== 'new')) throw new Error('appendFirstEvents: every stream must be new');
+  if (inputs.length === 0) return;
+  const start = performance.now();
+  await tx.query(prepared(insertSql(inputs.length)), inputs.flatMap((input) => insertParams(sealEvent(input, 1, null))));
+  // One statement for the batch: its latency is each event's append latency.
+  for (let i = 0; i < inputs.length; i++) metrics.auditAppended((performance.now() - start) / 1000);
+}
+
+type SealedEvent = Omit<AuditEventRecord, 'seq'>;
+
+/** The event at this position of its stream, with its canonical text and hash. */
+function sealEvent(input: AuditInput, streamSeq: number, prevHash: string | null): SealedEvent {
   const a = input.actor;
   const event: Omit<AuditEventRecord, 'seq' | 'canonical' | 'hash'> = {
     id: randomUUID(),
@@ -75,15 +108,21 @@ export async function appendEvent(tx: SqlClient, input: AuditInput): Promise<Aud
     userAgent: a.userAgent,
   };
   const canonical = canonicalJson(canonicalFields(event));
-  const hash = sha256Hex(canonical);
-  const params = EVENT_FIELDS.map((f) => (f.kind === 'json' ? jsonParam(event[f.key]) : event[f.key]));
-  const res = await tx.query<{ seq: string }>(INSERT_SQL, [...params, canonical, hash]);
-  metrics.auditAppended((performance.now() - start) / 1000);
-  return { ...event, seq: String(res.rows[0].seq), canonical, hash };
+  return { ...event, canonical, hash: sha256Hex(canonical) };
 }
 
 const INSERT_COLUMNS = [...EVENT_FIELDS.map((f) => f.column), 'canonical', 'hash'];
-const INSERT_SQL = `INSERT INTO audit_events (${INSERT_COLUMNS.join(', ')}) VALUES (${INSERT_COLUMNS.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING seq`;
+const insertParams = (e: SealedEvent): unknown[] => [...EVENT_FIELDS.map((f) => (f.kind === 'json' ? jsonParam(e[f.key]) : e[f.key])), e.canonical, e.hash];
+
+/** INSERT of `rows` events: VALUES ($1, ..., $n), ($n+1, ...), ... in INSERT_COLUMNS order. */
+function insertSql(rows: number): string {
+  const n = INSERT_COLUMNS.length;
+  const values = Array.from({ length: rows }, (_, r) => `(${INSERT_COLUMNS.map((_c, i) => `$${r * n + i + 1}`).join(', ')})`);
+  return `INSERT INTO audit_events (${INSERT_COLUMNS.join(', ')}) VALUES ${values.join(', ')}`;
+}
+const INSERT_ONE = prepared(`${insertSql(1)} RETURNING seq`);
+const LOCK_STREAM = prepared('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))');
+const STREAM_HEAD = prepared('SELECT stream_seq, hash FROM audit_events WHERE stream = $1 ORDER BY stream_seq DESC LIMIT 1');
 
 /** The actor columns have no room for "why is the email blank", so the event's data says it. */
 function withEmailNote(after: unknown, why: string): unknown {

@@ -19,21 +19,7 @@ export interface TokenCommandArgs {
   listTemplates: boolean;
 }
 
-/** parseArgs options of `jobledger token` (shared by src/cli.ts). */
-export const TOKEN_OPTIONS = {
-  user: { type: 'string' },
-  email: { type: 'string' },
-  role: { type: 'string' },
-  ttl: { type: 'string' },
-  template: { type: 'string' },
-  session: { type: 'string' },
-  export: { type: 'boolean' },
-  'list-templates': { type: 'boolean' },
-} as const;
-
-export const TOKEN_USAGE = `token --user ID [--email E] [--role admin|auditor] [--ttl SECONDS] [--export]
-token --user ID | --session SID [--template NAME] [--ttl SECONDS] [--export]   (with CLERK_SECRET_KEY)
-token --list-templates                                                         (with CLERK_SECRET_KEY)`;
+export { TOKEN_OPTIONS, TOKEN_USAGE } from './usage';
 
 /**
  * Mints a token from the local development issuer. Refuses when the server would not accept it

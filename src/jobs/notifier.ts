@@ -1,4 +1,6 @@
-import type { SqlClient } from '../store/database';
+import { prepared, type SqlClient } from '../store/database';
+
+const NOTIFY_ALL = prepared(`SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, id) FROM unnest($2::text[]) AS id`);
 
 /**
  * Announces new jobs (the worker's wake-up) after they commit, batched, from a transaction of
@@ -46,7 +48,7 @@ export class ChangeNotifier {
         const ids = [...this.pending];
         this.pending.clear();
         await this.db
-          .query(`SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, id) FROM unnest($2::text[]) AS id`, [this.channel, ids])
+          .query(NOTIFY_ALL, [this.channel, ids])
           .catch((err: Error) => this.onError(err));
       }
     } finally {

@@ -1,4 +1,4 @@
-import type { Database } from '../store/database';
+import { prepared, type Database } from '../store/database';
 import { isUuid } from '../store/uuid';
 import { JOB_LIST_COLUMNS, JOB_SUMMARY_COLUMNS, jobRowToRecord, type JobRecord, type JobStatus } from './types';
 
@@ -9,7 +9,7 @@ import { JOB_LIST_COLUMNS, JOB_SUMMARY_COLUMNS, jobRowToRecord, type JobRecord, 
  */
 async function byIds<R extends { id: string }, V>(db: Database, select: string, ids: readonly string[], pick: (row: R) => V): Promise<(V | null)[]> {
   const valid = ids.filter(isUuid);
-  const res = valid.length ? await db.query<R>(`SELECT ${select} FROM jobs WHERE id = ANY($1::uuid[])`, [valid]) : { rows: [] as R[] };
+  const res = valid.length ? await db.query<R>(prepared(`SELECT ${select} FROM jobs WHERE id = ANY($1::uuid[])`), [valid]) : { rows: [] as R[] };
   const found = new Map(res.rows.map((r) => [r.id, pick(r)]));
   return ids.map((id) => found.get(id.toLowerCase()) ?? null);
 }
@@ -52,9 +52,11 @@ export async function listJobs(db: Database, opts: ListQuery): Promise<JobRecord
   if (opts.status) add('status = ?', opts.status);
   if (opts.cursor !== null) add('seq < ?', opts.cursor);
   params.push(opts.rows);
+  // One of eight texts (owner, status and cursor each present or not); each plan is fixed by its
+  // text, so it stays prepared.
   const res = await db.query(
-    `SELECT ${JOB_LIST_COLUMNS} FROM jobs ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
-     ORDER BY ${opts.ownerId !== null ? 'owner_id, ' : ''}seq DESC LIMIT $${params.length}`,
+    prepared(`SELECT ${JOB_LIST_COLUMNS} FROM jobs ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
+     ORDER BY ${opts.ownerId !== null ? 'owner_id, ' : ''}seq DESC LIMIT $${params.length}`),
     params,
   );
   return res.rows.map(jobRowToRecord);

@@ -1,18 +1,21 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { appendEvent, dbNow, NOW_MS } from '../audit/trail';
+import { appendEvent, dbNow } from '../audit/trail';
 import { AuditAction, type AuditActor } from '../audit/event';
 import { canonicalJson } from '../audit/canonical';
 import { badInput, conflict, forbidden, notFound } from '../errors';
-import type { Database } from '../store/database';
+import { prepared, type Database, type SqlClient } from '../store/database';
 import { checkPageSize, decodeCursor, toPage, type Page } from '../store/pagination';
+import { claimIdempotencyKey, CreateBatches, insertJobs, LIMITS, validateCreate, type CreateJobInput } from './create';
 import { FirstPageCache } from './firstPages';
 import { ChangeNotifier } from './notifier';
 import { documentsByIds, jobsByIds, listJobs, resultsByIds, type ListQuery } from './reads';
-import { claimIdempotencyKey, LIMITS, validateCreate, type CreateJobInput } from './submission';
-import { lockJob, transition } from './transition';
-import { auditSnapshot, JOB_COLUMNS, JOB_SUMMARY_COLUMNS, JOB_UPDATED_CHANNEL, jobRowToRecord, jobStream, type JobRecord, type JobStatus } from './types';
+import { claimOldest, moveJob } from './transition';
+import { JOB_LIST_COLUMNS, JOB_SUMMARY_COLUMNS, JOB_UPDATED_CHANNEL, jobRowToRecord, type JobRecord, type JobStatus } from './types';
+import { isUuid } from '../store/uuid';
 
-export { IDEMPOTENCY_TTL_SECONDS, LIMITS, type CreateJobInput } from './submission';
+export { IDEMPOTENCY_TTL_SECONDS, LIMITS, type CreateJobInput } from './create';
+
+const LOCK_JOB = prepared(`SELECT ${JOB_SUMMARY_COLUMNS} FROM jobs WHERE id = $1 FOR UPDATE`);
 
 /**
  * Every state change of a job and its audit event happen in one transaction: if the audit
@@ -24,10 +27,14 @@ export class JobsService {
   /** Only where no other process writes the database: see firstPages.ts. */
   private readonly firstPages: FirstPageCache | null;
 
+  /** Creates without an idempotency key, committed in groups: see create.ts. */
+  private readonly creates: CreateBatches;
+
   constructor(private readonly db: Database) {
     // New jobs are announced after commit, in batches: see notifier.ts for why.
     this.createdJobs = new ChangeNotifier(db, JOB_UPDATED_CHANNEL);
     this.firstPages = db.exclusive ? new FirstPageCache() : null;
+    this.creates = new CreateBatches(db, db.kind === 'pglite' ? 1 : 2);
   }
 
   /** Every committed change to a job ends here, before the caller answers its client. */
@@ -38,43 +45,25 @@ export class JobsService {
 
   async create(actor: AuditActor, input: CreateJobInput): Promise<JobRecord> {
     const { title, ursDocument, idempotencyKey } = validateCreate(input);
-    const requestHash = createHash('sha256').update(canonicalJson({ title, ursDocument })).digest('hex');
-    let fresh = false;
-    const job = await this.db.transaction(async (tx) => {
-      const id = randomUUID();
-      if (idempotencyKey) {
-        const existing = await claimIdempotencyKey(tx, actor.actorId, idempotencyKey, requestHash, id);
-        if (existing) return existing;
-      }
-      const res = await tx.query(
-        `INSERT INTO jobs (id, owner_id, title, urs_document, status, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, 'PENDING', ${NOW_MS}, ${NOW_MS}) RETURNING ${JOB_SUMMARY_COLUMNS}`,
-        [id, actor.actorId, title, ursDocument],
-      );
-      const job = { ...jobRowToRecord(res.rows[0]), ursDocument };
-      await appendEvent(tx, {
-        stream: jobStream(id),
-        mode: 'new',
-        action: AuditAction.jobCreated,
-        occurredAt: job.createdAt,
-        actor,
-        jobId: id,
-        after: {
-          ...auditSnapshot(job),
-          ursDocumentSha256: createHash('sha256').update(ursDocument).digest('hex'),
-          ursDocumentBytes: Buffer.byteLength(ursDocument),
-          idempotencyKey: idempotencyKey ?? null,
-        },
-      });
-      fresh = true;
-      return job;
-    });
+    const job = { id: randomUUID(), actor, title, ursDocument, idempotencyKey };
+    let fresh = true;
+    const created = idempotencyKey
+      ? await this.db.transaction(async (tx) => {
+          const requestHash = createHash('sha256').update(canonicalJson({ title, ursDocument })).digest('hex');
+          const existing = await claimIdempotencyKey(tx, actor.actorId, idempotencyKey, requestHash, job.id);
+          if (existing) {
+            fresh = false;
+            return existing;
+          }
+          return (await insertJobs(tx, [job]))[0];
+        })
+      : await this.creates.submit(job);
     // An idempotent replay changed nothing, so there is nothing to announce.
     if (fresh) {
-      this.changed(job);
-      this.createdJobs.changed(job.id);
+      this.changed(created);
+      this.createdJobs.changed(created.id);
     }
-    return job;
+    return created;
   }
 
   async cancel(actor: AuditActor, id: string, reasonRaw: string, opts: { asAdmin: boolean }): Promise<JobRecord> {
@@ -89,7 +78,7 @@ export class JobsService {
       if (before.status !== 'PENDING' && before.status !== 'RUNNING') {
         throw conflict(`The job is ${before.status}; only PENDING or RUNNING jobs can be cancelled.`);
       }
-      return transition(tx, before, 'CANCELLED', { actor, action: AuditAction.jobCancelled, reason });
+      return (await moveJob(tx, id, ['PENDING', 'RUNNING'], 'CANCELLED', { actor, action: AuditAction.jobCancelled, reason }))!;
     });
     return this.changed(after);
   }
@@ -128,6 +117,7 @@ export class JobsService {
     return listJobs(this.db, opts);
   }
 
+
   /**
    * A signed-in user asked for something that is not theirs: the attempt itself is audited.
    * `field` names the refused GraphQL field (e.g. `Query.auditEvents`); a target that is not a
@@ -151,28 +141,18 @@ export class JobsService {
 
   /** Claims the oldest PENDING job; SKIP LOCKED lets several workers (and instances) share the queue. */
   async claimNext(actor: AuditActor, workerId: string): Promise<JobRecord | null> {
-    const claimed = await this.db.transaction(async (tx) => {
-      const res = await tx.query(
-        `SELECT ${JOB_COLUMNS} FROM jobs WHERE status = 'PENDING' ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED`,
-      );
-      if (!res.rows[0]) return null;
-      const job = jobRowToRecord(res.rows[0]);
-      // The worker needs the document it is about to process.
-      const running = await transition(tx, job, 'RUNNING', { actor, action: AuditAction.jobStarted, workerId });
-      return { ...running, ursDocument: job.ursDocument };
-    });
+    // The claimed job comes with the document the worker is about to process.
+    const claimed = await this.db.transaction((tx) => claimOldest(tx, { actor, action: AuditAction.jobStarted, workerId }));
     return this.changed(claimed);
   }
 
   /** Records a worker's outcome unless the job left RUNNING meanwhile (e.g. it was cancelled). */
   async finish(actor: AuditActor, id: string, outcome: { result: unknown } | { error: string }): Promise<JobRecord | null> {
-    const finished = await this.db.transaction(async (tx) => {
-      const job = await lockJob(tx, id);
-      if (!job || job.status !== 'RUNNING') return null;
-      return 'error' in outcome
-        ? transition(tx, job, 'FAILED', { actor, action: AuditAction.jobFailed, error: outcome.error })
-        : transition(tx, job, 'COMPLETED', { actor, action: AuditAction.jobCompleted, result: outcome.result });
-    });
+    const finished = await this.db.transaction((tx) =>
+      'error' in outcome
+        ? moveJob(tx, id, ['RUNNING'], 'FAILED', { actor, action: AuditAction.jobFailed, error: outcome.error })
+        : moveJob(tx, id, ['RUNNING'], 'COMPLETED', { actor, action: AuditAction.jobCompleted, result: outcome.result }),
+    );
     return this.changed(finished);
   }
 
@@ -190,3 +170,11 @@ export class JobsService {
   }
 }
 
+async function lockJob(tx: SqlClient, id: string): Promise<JobRecord | null> {
+  if (!isUuid(id)) return null;
+  const res = await tx.query(LOCK_JOB, [id]);
+  return res.rows[0] ? jobRowToRecord(res.rows[0]) : null;
+}
+
+
+export { isUuid };

@@ -50,3 +50,5 @@ export function auditSnapshot(job: JobRecord): Record<string, unknown> {
 
 export const JOB_UPDATED_CHANNEL = 'job_updated';
 export const jobStream = (jobId: string) => `job:${jobId}`;
+/** jobStream in SQL, for a uuid expression. */
+export const jobStreamSql = (idExpr: string) => `'job:' || ${idExpr}::text`;

@@ -1,7 +1,10 @@
-import type { Database, SqlClient } from '../store/database';
+import { prepared, type Database, type SqlClient } from '../store/database';
 import { AuthFailure, AuthReason } from '../auth/errors';
 import type { Principal } from '../auth/principal';
 import type { SessionGate } from '../auth/verify';
+
+const SESSION_STATE = prepared(`SELECT EXISTS (SELECT 1 FROM revoked_sessions WHERE session_id = $1) AS revoked,
+  EXISTS (SELECT 1 FROM blocked_users WHERE user_id = $2) AS blocked`);
 
 export interface DatabaseSessionGateOptions {
   /**
@@ -183,8 +186,7 @@ export class DatabaseSessionGate implements SessionGate {
 
   private async load(uid: string, sid: string | null): Promise<void> {
     const res = await this.db.query<{ revoked: boolean; blocked: boolean }>(
-      `SELECT EXISTS (SELECT 1 FROM revoked_sessions WHERE session_id = $1) AS revoked,
-              EXISTS (SELECT 1 FROM blocked_users WHERE user_id = $2) AS blocked`,
+      SESSION_STATE,
       [sid ?? '', uid],
     );
     const row = res.rows[0];

@@ -3,14 +3,19 @@ import type { Config } from '../config';
 import type { Logger } from '../log';
 import type { Database } from './database';
 import { migrate } from './migrate';
-import { openPglite } from './pglite';
-import { openPostgres } from './postgres';
 
 /** Opens the configured database (PostgreSQL when DATABASE_URL is set, else PGlite in DATA_DIR). */
-export async function openDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir'>, log?: Logger): Promise<Database> {
+type StoreConfig = Pick<Config, 'databaseUrl' | 'dataDir'> & Partial<Pick<Config, 'databasePreparedStatements'>>;
+
+export async function openDatabase(config: StoreConfig, log?: Logger): Promise<Database> {
+  // Only the driver in use is loaded (node-postgres, or the embedded store's thread client).
   if (config.databaseUrl) {
+    const { openPostgres } = require('./postgres') as typeof import('./postgres');
     try {
-      const db = await openPostgres(config.databaseUrl, { onError: (err) => log?.error('database connection error', { error: err.message }) });
+      const db = await openPostgres(config.databaseUrl, {
+        preparedStatements: config.databasePreparedStatements,
+        onError: (err) => log?.error('database connection error', { error: err.message }),
+      });
       db.watchListen((s) => {
         if (s.connected) log?.warn('LISTEN connection restored', { reconnects: s.reconnects });
       });
@@ -22,12 +27,13 @@ export async function openDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir
       );
     }
   }
+  const { openPglite } = require('./pglite') as typeof import('./pglite');
   return openPglite(path.join(config.dataDir, 'pglite'), {
     onLockLost: (err) => log?.error('the embedded store lock was lost: another process may open DATA_DIR now', { error: err.message }),
   });
 }
 
-export async function openMigratedDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir'>, log?: Logger): Promise<Database> {
+export async function openMigratedDatabase(config: StoreConfig, log?: Logger): Promise<Database> {
   const db = await openDatabase(config, log);
   try {
     const applied = await migrate(db);

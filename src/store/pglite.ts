@@ -3,7 +3,8 @@ import path from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { startModuleThread } from '../threads';
 import { lockDataDir } from './dataLock';
-import type { Database, QueryResult, SqlClient } from './database';
+import { statementText, type Database, type QueryResult, type SqlClient, type Statement } from './database';
+import { createDataDirInChild } from './pgliteInit';
 import type { Reply, Request, SerializedError, ThreadData } from './pgliteThread';
 
 /**
@@ -53,16 +54,10 @@ export async function openPglite(dir: string | undefined, opts: { onLockLost?: (
 }
 
 async function startStore(dir: string | undefined, unlock: () => Promise<void>): Promise<Database> {
-  if (dir) {
-    // A new data directory is made in a thread that then exits: initdb's working memory would
-    // otherwise stay in the serving thread's WASM heap for the life of the process.
-    if (!fs.existsSync(path.join(dir, 'PG_VERSION'))) {
-      const init = startThread({ dir, conf: CONF, initOnly: true });
-      await init.ready;
-      await init.worker.terminate();
-    }
-  }
-  const { worker, ready } = startThread({ dir, conf: CONF, initOnly: false });
+  // A new data directory is made in a process of its own (pgliteInit.ts): initdb's memory then
+  // leaves with it, which it does not when a thread of this process ends.
+  if (dir && !fs.existsSync(path.join(dir, 'PG_VERSION'))) await createDataDirInChild(dir, CONF);
+  const { worker, ready } = startThread({ dir, conf: CONF });
   await ready;
 
   let ids = 0;
@@ -98,8 +93,8 @@ async function startStore(dir: string | undefined, unlock: () => Promise<void>):
   };
   const call = (req: Unsent): Promise<Answer> => post(req).answer;
   const client = (tx?: number): SqlClient => ({
-    async query<R>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<R>> {
-      const res = await call({ op: 'query', sql, params: params as unknown[], tx });
+    async query<R>(statement: Statement, params: readonly unknown[] = []): Promise<QueryResult<R>> {
+      const res = await call({ op: 'query', sql: statementText(statement), params: params as unknown[], tx });
       const rows = JSON.parse(res.rows ?? '[]') as Record<string, unknown>[];
       if (res.dates?.length) for (const row of rows) for (const c of res.dates) if (typeof row[c] === 'number') row[c] = new Date(row[c] as number);
       return { rows: rows as R[], rowCount: res.rowCount ?? 0 };

@@ -28,8 +28,6 @@ export interface ThreadData {
   dir: string | undefined;
   /** postgresql.conf lines. */
   conf: string;
-  /** Create the data directory, then exit: initdb's memory leaves with this thread. */
-  initOnly: boolean;
 }
 
 /** timestamptz, timestamp, date: the types PGlite parses into Date. */
@@ -56,13 +54,8 @@ export function serializeError(err: unknown): SerializedError {
 }
 
 async function serve(): Promise<void> {
-  const { dir, conf, initOnly } = workerData as ThreadData;
+  const { dir, conf } = workerData as ThreadData;
   const pg = await PGlite.create(dir, { postgresqlconf: conf });
-  if (initOnly) {
-    await pg.close();
-    parentPort!.postMessage({ ready: true } satisfies Reply);
-    return;
-  }
   const port = parentPort!;
   const send = (r: Reply) => port.postMessage(r);
   // Open transactions by id: the client that began one sends its queries with that id, and

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
-import type { Database, QueryResult, SqlClient } from './database';
+import type { Database, QueryResult, SqlClient, Statement } from './database';
 import { PgListener } from './listener';
 
 interface CopyOutOptions {
@@ -32,9 +32,13 @@ async function copyOn(conn: pg.PoolClient, sql: string, { sizeHint = 1 << 20, in
   return buf.subarray(0, len);
 }
 
-const wrap = (q: pg.Pool | pg.PoolClient): SqlClient => ({
-  async query<R>(text: string, params: readonly unknown[] = []): Promise<QueryResult<R>> {
-    const res = await q.query(text, params as unknown[]);
+const wrap = (q: pg.Pool | pg.PoolClient, named: boolean): SqlClient => ({
+  async query<R>(statement: Statement, params: readonly unknown[] = []): Promise<QueryResult<R>> {
+    const values = params as unknown[];
+    const res =
+      typeof statement === 'string'
+        ? await q.query(statement, values)
+        : await q.query(named ? { name: statement.name, text: statement.text, values } : statement.text, values);
     return { rows: res.rows as R[], rowCount: res.rowCount ?? res.rows.length };
   },
   async exec(script: string): Promise<void> {
@@ -53,6 +57,12 @@ const wrap = (q: pg.Pool | pg.PoolClient): SqlClient => ({
 
 export interface PostgresOptions {
   max?: number;
+  /**
+   * Keep `prepared()` statements prepared on each connection (default true). Off behind a
+   * transaction-mode pooler that cannot carry them (PgBouncer before 1.21, or without
+   * max_prepared_statements): every statement is then parsed and planned each time.
+   */
+  preparedStatements?: boolean;
   onError?: (err: Error) => void;
   /** Backoff of the LISTEN connection's reconnects (defaults in listener.ts). */
   listenRetry?: { minDelayMs?: number; maxDelayMs?: number };
@@ -67,7 +77,8 @@ export async function openPostgres(url: string, opts: PostgresOptions = {}): Pro
   probe.release();
 
   const listener = new PgListener(url, { onError: opts.onError, ...opts.listenRetry });
-  const client = wrap(pool);
+  const named = opts.preparedStatements ?? true;
+  const client = wrap(pool, named);
 
   return {
     kind: 'postgres',
@@ -79,7 +90,7 @@ export async function openPostgres(url: string, opts: PostgresOptions = {}): Pro
       const conn = await pool.connect();
       try {
         await conn.query('BEGIN');
-        const result = await fn(wrap(conn));
+        const result = await fn(wrap(conn, named));
         await conn.query('COMMIT');
         return result;
       } catch (err) {

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HeaderMap, type ApolloServer } from '@apollo/server';
-import bodyParser from 'body-parser';
+import type bodyParser from 'body-parser';
 import { createContext, type GraphQLContext, type Services } from '../context';
 import { AppError, ErrorCode, internalError } from '../errors';
 import type { Logger } from '../log';
@@ -24,8 +24,11 @@ export interface GraphQLHttpOptions {
  * This is what @as-integrations/express5 did, minus Express's router, its request and response
  * prototypes and its per-request layer walk, which cost a fifth of the list query's CPU.
  */
+// Only the JSON parser: body-parser's index also loads the urlencoded parser and qs at start-up.
+const jsonParser = require('body-parser/json') as typeof bodyParser.json;
+
 export function graphqlHttpHandler(opts: GraphQLHttpOptions): (req: IncomingMessage, res: ServerResponse) => void {
-  const json = bodyParser.json({ limit: opts.maxBodyBytes }) as unknown as Middleware;
+  const json = jsonParser({ limit: opts.maxBodyBytes }) as unknown as Middleware;
   const fail = (req: IncomingMessage, res: ServerResponse, err: unknown) => {
     if (res.headersSent) return void res.destroy();
     if (err instanceof AppError) return sendError(req, res, err);
